@@ -1,0 +1,1 @@
+"""helix-batch: the HelixBatchJob operator, the lake library and the helixctl CLI."""

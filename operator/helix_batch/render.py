@@ -1,0 +1,153 @@
+"""Rendering the SparkApplication for attempt N of a HelixBatchJob (pure functions)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from helix_batch.spec import API_VERSION, KIND, Job, JobSpec
+
+GROUP = "batch.helixagent.io"
+LABEL_JOB = f"{GROUP}/job"
+LABEL_JOB_UID = f"{GROUP}/job-uid"
+LABEL_ATTEMPT = f"{GROUP}/attempt"
+LABEL_PHASE = f"{GROUP}/phase"
+SPARK_API_VERSION = "sparkoperator.k8s.io/v1beta2"
+DRIVER_CONTAINER = "spark-kubernetes-driver"
+# A driver pod is named "<app>-driver"; keep it within a DNS label (63).
+MAX_APP_NAME = 63 - len("-driver")
+CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+SPARK_UID = 185
+# Where images/spark/Dockerfile puts the entry point of spark-jobs/.
+MAIN_APPLICATION_FILE = "local:///opt/helix/spark-jobs/run_job.py"  # the uid of the spark user in the official Apache Spark images
+
+
+def app_name(job_name: str, attempt: int) -> str:
+    """Deterministic, unique per (job, attempt), at most MAX_APP_NAME characters."""
+    suffix = f"-{attempt}"
+    if len(job_name) + len(suffix) <= MAX_APP_NAME:
+        return job_name + suffix
+    digest = hashlib.sha256(job_name.encode()).hexdigest()[:8]
+    keep = MAX_APP_NAME - len(suffix) - len(digest) - 1
+    return f"{job_name[:keep].rstrip('-')}-{digest}{suffix}"
+
+
+def driver_pod_name(job_name: str, attempt: int) -> str:
+    return app_name(job_name, attempt) + "-driver"
+
+
+def spark_uri(uri: str) -> str:
+    """Spark reaches S3 through the s3a connector."""
+    return "s3a://" + uri.removeprefix("s3://") if uri.startswith("s3://") else uri
+
+
+def job_arguments(spec: JobSpec) -> list[str]:
+    """The Spark entry point's arguments; an argv list, never a shell string."""
+    args = [
+        "--job-type", spec.job_type,
+        "--input-path", spark_uri(spec.input_uri),
+        "--output-path", spark_uri(spec.output_uri),
+        "--start-date", spec.start_date.isoformat(),
+        "--end-date", spec.end_date.isoformat(),
+    ]  # fmt: skip
+    for key in sorted(spec.parameters):
+        args += ["--param", f"{key}={_param_value(spec.parameters[key])}"]
+    return args
+
+
+def _param_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(_param_value(v) for v in value)
+    return str(value)
+
+
+def pod_labels(job: Job, attempt: int) -> dict[str, str]:
+    return {
+        LABEL_JOB: job.name,
+        LABEL_JOB_UID: job.uid,
+        LABEL_ATTEMPT: str(attempt),
+        "app.kubernetes.io/managed-by": "helix-batch",
+    }
+
+
+def owner_reference(job: Job) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": job.name,
+        "uid": job.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def render_spark_application(job: Job, attempt: int) -> dict[str, Any]:
+    spec = job.spec
+    name = app_name(job.name, attempt)
+    labels = pod_labels(job, attempt)
+    env = [{"name": k, "value": v} for k, v in spec.env] + [
+        {
+            "name": key,
+            "valueFrom": {"secretKeyRef": {"name": spec.lake.credentials_secret, "key": key}},
+        }
+        for key in CREDENTIAL_KEYS
+    ]
+    hadoop_conf = {"fs.s3a.path.style.access": "true" if spec.lake.path_style else "false"}
+    if spec.lake.endpoint:
+        hadoop_conf["fs.s3a.endpoint"] = spec.lake.endpoint
+    if spec.lake.region:
+        hadoop_conf["fs.s3a.endpoint.region"] = spec.lake.region
+    pod_common: dict[str, Any] = {
+        "labels": labels,
+        "env": env,
+        "podSecurityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": SPARK_UID,
+            "fsGroup": SPARK_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": True,
+        },
+    }
+    return {
+        "apiVersion": SPARK_API_VERSION,
+        "kind": "SparkApplication",
+        "metadata": {
+            "name": name,
+            "namespace": job.namespace,
+            "labels": dict(labels),
+            "ownerReferences": [owner_reference(job)],
+        },
+        "spec": {
+            "type": "Python",
+            "mode": "cluster",
+            "sparkVersion": spec.spark_version,
+            "image": spec.image,
+            "imagePullPolicy": "IfNotPresent",
+            "mainApplicationFile": MAIN_APPLICATION_FILE,
+            "arguments": job_arguments(spec),
+            # Our own settings come last: a user's conf cannot rename the driver pod.
+            "sparkConf": {**spec.conf, "spark.kubernetes.driver.pod.name": name + "-driver"},
+            "hadoopConf": hadoop_conf,
+            # The operator owns retries: each one is a new attempt with new names.
+            "restartPolicy": {"type": "Never"},
+            "driver": {
+                **pod_common,
+                "cores": spec.driver.cores,
+                "memory": spec.driver.memory,
+                "serviceAccount": spec.service_account,
+            },
+            "executor": {
+                **pod_common,
+                "cores": spec.executor.cores,
+                "memory": spec.executor.memory,
+                "instances": spec.executor.instances,
+                "deleteOnTermination": True,
+            },
+        },
+    }

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Builds the control plane used by the end-to-end tests (etcd, kube-apiserver,
+# kube-controller-manager) from their Go modules, the way envtest's binaries are
+# made, and fetches the spark-operator SparkApplication CRD.
+#
+# Everything goes to a cache outside the repo:
+#   ${HELIX_CACHE:-$HOME/.cache/helix-batch}/controlplane/k8s-<ver>-etcd-<ver>/
+#     etcd  kube-apiserver  kube-controller-manager
+#     sparkapplications-crd.yaml  SPARK_OPERATOR_VERSION   (when the CRD could be fetched)
+#
+# Prints on stdout, one per line:
+#   BIN_DIR=<directory holding the three binaries>
+#   SPARK_CRD=<path of the CRD, empty when it is not available>
+# If KUBEBUILDER_ASSETS holds the three binaries they are used and nothing is built.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+binaries=(etcd kube-apiserver kube-controller-manager)
+
+# Module that publishes the SparkApplication CRD and the version of it to use.
+spark_operator_module=${HELIX_SPARK_OPERATOR_MODULE:-github.com/kubeflow/spark-operator/v2}
+spark_operator_version=${HELIX_SPARK_OPERATOR_VERSION:-v2.4.0}
+
+log() { echo "build.sh: $*" >&2; }
+
+# The versions are the ones pinned in the wrapper modules' go.mod files.
+mod_version() {
+	awk -v m="$2" '/=>/ { next } { for (i = 1; i < NF; i++) if ($i == m) { print $(i + 1); exit } }' "$1"
+}
+k8s_version=$(mod_version "$here/gomod/kubernetes/go.mod" k8s.io/kubernetes)
+etcd_version=$(mod_version "$here/gomod/etcd/go.mod" go.etcd.io/etcd/server/v3)
+: "${k8s_version:?k8s.io/kubernetes not found in gomod/kubernetes/go.mod}"
+: "${etcd_version:?go.etcd.io/etcd/server/v3 not found in gomod/etcd/go.mod}"
+
+cache_root=${HELIX_CACHE:-$HOME/.cache/helix-batch}/controlplane
+cache_dir=$cache_root/k8s-$k8s_version-etcd-$etcd_version
+mkdir -p "$cache_dir"
+
+has_binaries() {
+	local b
+	for b in "${binaries[@]}"; do [[ -x "$1/$b" ]] || return 1; done
+}
+
+# Two test runs starting at once must not build twice.
+exec 9>"$cache_root/.lock"
+flock 9
+
+tmp=$(mktemp -d "$cache_root/.tmp.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+build_binaries() {
+	export GOFLAGS="${GOFLAGS:-} -mod=mod"
+	export CGO_ENABLED=0
+	local minor=${k8s_version#v1.}
+	minor=${minor%%.*}
+	local v=k8s.io/component-base/version
+	local k8s_ldflags="-s -w -X $v.gitVersion=$k8s_version -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean"
+
+	log "building kube-apiserver and kube-controller-manager $k8s_version (takes a while when cold)"
+	(cd "$here/gomod/kubernetes" && go build -trimpath -ldflags="$k8s_ldflags" -o "$tmp/" \
+		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager)
+	log "building etcd $etcd_version"
+	(cd "$here/gomod/etcd" && go build -trimpath -ldflags="-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3)
+
+	# Each rename is atomic and the cache counts only when all three are there,
+	# so a build killed at any point leaves no usable-looking half cache.
+	local b
+	for b in "${binaries[@]}"; do mv -f "$tmp/$b" "$cache_dir/$b"; done
+}
+
+# Copies the CRD out of the spark-operator module (fetched through the Go module
+# proxy). Failing here is not fatal: tests that need the CRD say it is missing.
+fetch_spark_crd() {
+	local crd=$cache_dir/sparkapplications-crd.yaml
+	if [[ -f $crd && "$(cat "$cache_dir/SPARK_OPERATOR_VERSION" 2>/dev/null)" == "$spark_operator_version" ]]; then
+		return 0
+	fi
+	local json dir
+	if ! json=$(cd "$tmp" && GOFLAGS=-mod=mod go mod download -json "$spark_operator_module@$spark_operator_version" 2>&1); then
+		log "WARNING: cannot fetch $spark_operator_module@$spark_operator_version, no SparkApplication CRD:"
+		log "$(sed -n 's/.*"Error": "\(.*\)".*/\1/p' <<<"$json")"
+		return 0
+	fi
+	dir=$(sed -n 's/^\t"Dir": "\(.*\)",$/\1/p' <<<"$json")
+	local candidate
+	for candidate in config/crd/bases/sparkoperator.k8s.io_sparkapplications.yaml \
+		charts/spark-operator-chart/crds/sparkoperator.k8s.io_sparkapplications.yaml; do
+		if [[ -f $dir/$candidate ]]; then
+			cp "$dir/$candidate" "$tmp/crd.yaml"
+			echo "$spark_operator_version" >"$tmp/SPARK_OPERATOR_VERSION"
+			mv -f "$tmp/crd.yaml" "$crd"
+			mv -f "$tmp/SPARK_OPERATOR_VERSION" "$cache_dir/SPARK_OPERATOR_VERSION"
+			log "SparkApplication CRD from $spark_operator_module@$spark_operator_version ($candidate)"
+			return 0
+		fi
+	done
+	log "WARNING: no SparkApplication CRD found in $dir"
+}
+
+if [[ -n ${KUBEBUILDER_ASSETS:-} ]] && has_binaries "$KUBEBUILDER_ASSETS"; then
+	bin_dir=$KUBEBUILDER_ASSETS
+	log "using the binaries in KUBEBUILDER_ASSETS=$bin_dir"
+elif has_binaries "$cache_dir"; then
+	bin_dir=$cache_dir
+else
+	start=$SECONDS
+	build_binaries
+	log "built in $((SECONDS - start))s into $cache_dir"
+	bin_dir=$cache_dir
+fi
+
+fetch_spark_crd
+
+echo "BIN_DIR=$bin_dir"
+if [[ -f $cache_dir/sparkapplications-crd.yaml ]]; then
+	echo "SPARK_CRD=$cache_dir/sparkapplications-crd.yaml"
+else
+	echo "SPARK_CRD="
+fi
