@@ -17,9 +17,9 @@ DRIVER_CONTAINER = "spark-kubernetes-driver"
 # A driver pod is named "<app>-driver"; keep it within a DNS label (63).
 MAX_APP_NAME = 63 - len("-driver")
 CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-SPARK_UID = 185
+SPARK_UID = 185  # the spark user of the official Apache Spark images
 # Where images/spark/Dockerfile puts the entry point of spark-jobs/.
-MAIN_APPLICATION_FILE = "local:///opt/helix/spark-jobs/run_job.py"  # the uid of the spark user in the official Apache Spark images
+MAIN_APPLICATION_FILE = "local:///opt/helix/spark-jobs/run_job.py"
 
 
 def app_name(job_name: str, attempt: int) -> str:

@@ -122,7 +122,9 @@ FILLER = (
     "really very quite how what why when where which good great sure okay right"
 ).split()
 
-_FIRST = "Ada Alan Grace Linus Margaret Dennis Barbara Ken Radia Tim Frances Edsger Hedy Guido".split()
+_FIRST = (
+    "Ada Alan Grace Linus Margaret Dennis Barbara Ken Radia Tim Frances Edsger Hedy Guido".split()
+)
 _LAST = "Lovelace Turing Hopper Torvalds Hamilton Ritchie Liskov Thompson Perlman Lee Allen".split()
 _SYLLABLES = "ka lo mi ra ven tor el sa qu ix on dri pel ul zor ne ba fi".split()
 _SUFFIX = {
@@ -137,7 +139,9 @@ _CHANNELS = ("web", "web", "web", "mobile", "mobile", "api", "slack")
 _LOCALES = ("en-US", "en-US", "en-GB", "de-DE", "fr-FR", "es-ES", "ja-JP")
 _CLIENTS = ("1.8.2", "1.9.0", "1.9.1", "2.0.0")
 _STANCES = records.STANCES
-_HOUR_WEIGHTS = tuple(accumulate((1, 1, 1, 1, 1, 2, 3, 5, 8, 9, 9, 9, 8, 9, 9, 9, 8, 7, 6, 5, 4, 3, 2, 1)))
+_HOUR_WEIGHTS = tuple(
+    accumulate((1, 1, 1, 1, 1, 2, 3, 5, 8, 9, 9, 9, 8, 9, 9, 9, 8, 7, 6, 5, 4, 3, 2, 1))
+)
 
 
 def generate(
@@ -174,7 +178,9 @@ class _Generator:
         by_theme: list[list[int]] = [[] for _ in THEME_NAMES]
         for rank in range(size):
             kind = records.ENTITY_TYPES[rng.randrange(len(records.ENTITY_TYPES))]
-            self.entities.append((f"ent-{rank:06d}", kind, self._name(kind), rng.uniform(0.45, 0.97)))
+            self.entities.append(
+                (f"ent-{rank:06d}", kind, self._name(kind), rng.uniform(0.45, 0.97))
+            )
             by_theme[rank % len(THEME_NAMES)].append(rank)
         weights = [1.0 / (r + 1) ** 1.1 for r in range(size)]
         self.all_cum = list(accumulate(weights))
@@ -220,7 +226,9 @@ class _Generator:
         n_messages = min(2 + int(rng.expovariate(1 / 6)), 40)
         mentions = self._mentions(theme, n_messages)
         home = MODELS[rng.randrange(len(MODELS))]
-        messages, tokens, end_ms = self._messages(start_ms, n_messages, theme, second, home, mentions)
+        messages, tokens, end_ms = self._messages(
+            start_ms, n_messages, theme, second, home, mentions
+        )
         debate = None
         if rng.random() < DEBATE_SHARE:
             debate = self._debate(conversation_id, theme, mentions, end_ms, day_end_ms)
@@ -250,7 +258,9 @@ class _Generator:
         count = min(int(rng.expovariate(1 / 4.5)), 24)
         on_theme = sum(rng.random() < 0.7 for _ in range(count))
         members, cum = self.theme_members[theme], self.theme_cum[theme]
-        ranks = [members[i] for i in _zipf(rng, cum, on_theme)] + _zipf(rng, self.all_cum, count - on_theme)
+        ranks = [members[i] for i in _zipf(rng, cum, on_theme)] + _zipf(
+            rng, self.all_cum, count - on_theme
+        )
         out = []
         for rank in ranks:
             entity_id, kind, name, base = self.entities[rank]
@@ -286,7 +296,11 @@ class _Generator:
         total = 0
         out = []
         for i in range(n):
-            role = "system" if system and i == 0 else ("user" if (i - system) % 2 == 0 else "assistant")
+            role = (
+                "system"
+                if system and i == 0
+                else ("user" if (i - system) % 2 == 0 else "assistant")
+            )
             length = rng.randint(6, 14) if role != "assistant" else rng.randint(14, 40)
             picked = rng.choices(vocabulary, cum_weights=cum, k=length) + names.get(i, [])
             text = " ".join(picked)
@@ -317,7 +331,9 @@ class _Generator:
             parts = (THEMES[THEME_NAMES[theme]], FILLER, THEMES[THEME_NAMES[second]])
             shares = (0.6, 0.3, 0.1)
             words = [w for part in parts for w in part]
-            weights = [share / len(part) for part, share in zip(parts, shares, strict=True) for _ in part]
+            weights = [
+                share / len(part) for part, share in zip(parts, shares, strict=True) for _ in part
+            ]
             self._pools[key] = (words, list(accumulate(weights)))
         return self._pools[key]
 
@@ -345,7 +361,9 @@ class _Generator:
             if r > 1:
                 majority = max(_STANCES, key=stances.count)
                 stances = [
-                    majority if rng.random() < pull else (rng.choice(_STANCES) if rng.random() < 0.1 else s)
+                    majority
+                    if rng.random() < pull
+                    else (rng.choice(_STANCES) if rng.random() < 0.1 else s)
                     for s in stances
                 ]
             slowest = 0
@@ -360,7 +378,9 @@ class _Generator:
                         "provider": seat.provider,
                         "model": seat.model,
                         "stance": stances[k],
-                        "confidence": round(min(max(rng.gauss(0.55 + 0.07 * r, 0.12), 0.0), 1.0), 4),
+                        "confidence": round(
+                            min(max(rng.gauss(0.55 + 0.07 * r, 0.12), 0.0), 1.0), 4
+                        ),
                         "response_time_ms": latency,
                         "score": round(score, 4),
                         "tokens": rng.randint(120, 900),
@@ -407,7 +427,13 @@ class _Generator:
         if kind == "wrong_type":
             # Values Spark's JSON parser rejects too: a JSON number is not accepted where a
             # string is expected only by records.validate, so those are not generated.
-            field = rng.choice([k for k in ("started_at", "message_count", "total_tokens", "consensus_reached") if k in doc])
+            field = rng.choice(
+                [
+                    k
+                    for k in ("started_at", "message_count", "total_tokens", "consensus_reached")
+                    if k in doc
+                ]
+            )
             doc[field] = {"started_at": "yesterday", "consensus_reached": "maybe"}.get(field, "n/a")
             return _dumps(doc)
         required = [f for f in ("user_id", "started_at", "messages", "topic", "rounds") if f in doc]

@@ -32,7 +32,7 @@ class Settings:
     health_port: int = 8081
     lake_endpoint: str = ""
     lake_region: str = "us-east-1"
-    lake_credentials_secret: str = "helix-lake-credentials"
+    lake_credentials_secret: str = "helix-lake-credentials"  # noqa: S105 - a Secret name
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -49,7 +49,9 @@ class Settings:
                 try:
                     values[f.name] = kind(raw)
                 except ValueError:
-                    raise ValueError(f"HELIX_{f.name.upper()}: expected a number, got {raw!r}") from None
+                    raise ValueError(
+                        f"HELIX_{f.name.upper()}: expected a number, got {raw!r}"
+                    ) from None
             else:
                 values[f.name] = raw
         return cls(**values)  # type: ignore[arg-type]

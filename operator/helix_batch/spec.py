@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any
 
 import celpy
+from celpy.adapter import json_to_cel
 import jsonschema
 
 from helix_batch.crd import crd_schema
@@ -149,7 +150,9 @@ def load_job(doc: Mapping[str, Any], settings: Settings, *, check: bool = True) 
                 credentials_secret=lake.get("credentialsSecret", settings.lake_credentials_secret),
             ),
             backoff_limit=spec.get("backoffLimit", settings.backoff_limit),
-            start_deadline_seconds=spec.get("startDeadlineSeconds", settings.start_deadline_seconds),
+            start_deadline_seconds=spec.get(
+                "startDeadlineSeconds", settings.start_deadline_seconds
+            ),
             active_deadline_seconds=spec.get("activeDeadlineSeconds"),
             ttl_seconds_after_finished=spec.get("ttlSecondsAfterFinished"),
             suspend=bool(spec.get("suspend", False)),
@@ -160,7 +163,7 @@ def load_job(doc: Mapping[str, Any], settings: Settings, *, check: bool = True) 
 @cache
 def _validator() -> jsonschema.protocols.Validator:
     # Kubernetes schemas are OpenAPI v3.0: boolean exclusiveMinimum, as in JSON Schema draft 4.
-    return jsonschema.Draft4Validator(crd_schema())  # type: ignore[no-any-return]
+    return jsonschema.Draft4Validator(crd_schema())
 
 
 @cache
@@ -174,7 +177,9 @@ def _cel_rules() -> tuple[tuple[tuple[str, ...], str, str], ...]:
     )
 
 
-def _walk(node: Mapping[str, Any], path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Mapping[str, Any]]]:
+def _walk(
+    node: Mapping[str, Any], path: tuple[str, ...]
+) -> Iterator[tuple[tuple[str, ...], Mapping[str, Any]]]:
     yield path, node
     for key, child in (node.get("properties") or {}).items():
         yield from _walk(child, (*path, key))
@@ -200,4 +205,4 @@ def _program(rule: str) -> celpy.Runner:
 
 
 def _cel_holds(rule: str, value: Any) -> bool:
-    return bool(_program(rule).evaluate({"self": celpy.json_to_cel(value)}))
+    return bool(_program(rule).evaluate({"self": json_to_cel(value)}))

@@ -7,14 +7,13 @@ fields are non-nullable. Fields a record carries beyond its schema are not kept 
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.json as pa_json
 import pyarrow.parquet as pq
+
 from helix_jobs import records
 from helix_jobs.records import Array, Dataset, Map, Struct
 
@@ -47,53 +46,32 @@ def arrow_schema(dataset: Dataset) -> pa.Schema:
     return pa.schema([struct.field(i) for i in range(struct.num_fields)])
 
 
-def table_from_json(dataset: Dataset, bodies: Sequence[bytes]) -> pa.Table:
-    """Parse valid JSON records (one per body) straight into Arrow, in C++."""
-    options = pa_json.ParseOptions(
-        explicit_schema=_json_schema(dataset), unexpected_field_behavior="ignore"
-    )
-    data = b"\n".join(body.strip() for body in bodies)
-    table = pa_json.read_json(
-        io.BytesIO(data),
-        read_options=pa_json.ReadOptions(block_size=1 << 24),
-        parse_options=options,
-    )
-    return _restore_maps(dataset, table)
-
-
-def _json_schema(dataset: Dataset) -> pa.Schema:
-    """The schema the JSON reader parses into: maps (which it cannot read) become strings."""
-    fields = []
-    for field in dataset.schema.fields:
-        kind = pa.string() if isinstance(field.type, Map) else arrow_type(field.type)
-        fields.append(pa.field(field.name, kind, nullable=True))
-    return pa.schema(fields)
-
-
-def _restore_maps(dataset: Dataset, table: pa.Table) -> pa.Table:
-    raise NotImplementedError
-
-
 def table_from_records(dataset: Dataset, rows: Sequence[dict[str, Any]]) -> pa.Table:
-    """Arrow table of validated records (timestamps as RFC 3339 strings)."""
-    converted = [_to_arrow_value(row, dataset.schema) for row in rows]
-    return pa.Table.from_pylist(converted, schema=arrow_schema(dataset))
+    """Arrow table of validated records, as parsed from JSON.
+
+    Arrow builds it from the dicts directly (maps from dicts, absent optional fields as null)
+    with timestamps still strings, then casts them to timestamps in C++.
+    """
+    return pa.Table.from_pylist(list(rows), schema=_string_time_schema(dataset)).cast(
+        arrow_schema(dataset)
+    )
 
 
-def _to_arrow_value(value: Any, kind: records.Type) -> Any:
-    if value is None:
-        return None
-    if isinstance(kind, Struct):
-        return {f.name: _to_arrow_value(value.get(f.name), f.type) for f in kind.fields}
-    if isinstance(kind, Array):
-        return [_to_arrow_value(v, kind.element) for v in value]
-    if isinstance(kind, Map):
-        return [(k, _to_arrow_value(v, kind.value)) for k, v in value.items()]
-    if kind == records.TIMESTAMP:
-        return records.parse_timestamp(value)
-    if kind == records.DOUBLE:
-        return float(value)
-    return value
+def _string_time_schema(dataset: Dataset) -> pa.Schema:
+    struct = _with_string_times(arrow_type(dataset.schema))
+    return pa.schema([struct.field(i) for i in range(struct.num_fields)])
+
+
+def _with_string_times(kind: pa.DataType) -> pa.DataType:
+    if pa.types.is_timestamp(kind):
+        return pa.string()
+    if pa.types.is_struct(kind):
+        return pa.struct([f.with_type(_with_string_times(f.type)) for f in kind])
+    if pa.types.is_map(kind):
+        return pa.map_(kind.key_type, _with_string_times(kind.item_type))
+    if pa.types.is_list(kind):
+        return pa.list_(_with_string_times(kind.value_type))
+    return kind
 
 
 def records_from_table(dataset: Dataset, table: pa.Table) -> list[dict[str, Any]]:
@@ -126,9 +104,7 @@ def normalize(dataset: Dataset, record: dict[str, Any]) -> dict[str, Any]:
 
 def to_parquet(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
-    pq.write_table(
-        table, sink, compression=PARQUET_COMPRESSION, row_group_size=ROW_GROUP_ROWS
-    )
+    pq.write_table(table, sink, compression=PARQUET_COMPRESSION, row_group_size=ROW_GROUP_ROWS)
     return bytes(sink.getvalue().to_pybytes())
 
 

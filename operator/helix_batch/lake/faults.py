@@ -43,5 +43,3 @@ class Steps:
             print(f"helix-lake: paused at {step}", file=sys.stderr, flush=True)
             while True:
                 time.sleep(3600)
-
-

@@ -11,12 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
-from helix_jobs import layout
-from helix_jobs.records import Dataset
-
 from helix_batch.lake.errors import NotFound
 from helix_batch.lake.paths import dataset_prefix, day_prefix, manifest_key
 from helix_batch.lake.storage import ObjectInfo, Storage
+from helix_jobs import layout
+from helix_jobs.records import Dataset
 
 _LEVEL = re.compile(r"(year|month|day)=(\d{2,4})/$")
 
@@ -64,7 +63,9 @@ class DayState:
     def raw_names(self) -> list[str]:
         """Every raw-looking file present, replaced or not."""
         prefix = self.dataset.file_prefix
-        return [n for n in self.objects if "/" not in n and n.startswith(prefix) and n.endswith(".json")]
+        return [
+            n for n in self.objects if "/" not in n and n.startswith(prefix) and n.endswith(".json")
+        ]
 
     def unlisted_compacted(self) -> list[str]:
         """Files under _compacted/ the manifest does not list: staged or superseded."""

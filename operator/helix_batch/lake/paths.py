@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from helix_batch.lake.keys import check_key
 from helix_jobs import layout
 from helix_jobs.records import Dataset
-
-from helix_batch.lake.keys import check_key
 
 AUDIT = "_audit"
 QUARANTINE = "_quarantine"

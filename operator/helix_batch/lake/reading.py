@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from helix_jobs.records import Dataset
-
 from helix_batch.lake.columnar import read_parquet, records_from_table
 from helix_batch.lake.errors import InvalidRecord
 from helix_batch.lake.partitions import DayState, load_day
 from helix_batch.lake.paths import in_day, record_id_of
 from helix_batch.lake.storage import Storage
+from helix_jobs.records import Dataset
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,40 @@
+"""``helixctl render``: the SparkApplication the operator would create, after validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import IO
+
+import click
+import yaml
+
+from helix_batch.render import render_spark_application
+from helix_batch.settings import Settings
+from helix_batch.spec import SpecError, load_job
+
+
+def load_manifest(stream: IO[str]) -> dict[str, object]:
+    """One HelixBatchJob document from YAML, or a SpecError saying what is wrong."""
+    try:
+        doc = yaml.safe_load(stream)
+    except yaml.YAMLError as err:
+        raise SpecError("<file>", f"not valid YAML: {err}") from None
+    if not isinstance(doc, dict):
+        raise SpecError("<file>", "expected one HelixBatchJob document")
+    return doc
+
+
+@click.command()
+@click.option("-f", "--filename", type=click.File("r"), required=True, help="HelixBatchJob YAML")
+@click.option("--attempt", type=click.IntRange(min=1), default=1, show_default=True)
+def render(filename: IO[str], attempt: int) -> None:
+    """Print the SparkApplication the operator would create for a job."""
+    try:
+        job = load_job(load_manifest(filename), Settings.from_env())
+    except SpecError as err:
+        raise click.ClickException(f"invalid HelixBatchJob: {err}") from None
+    if not job.uid:
+        # Not from the API server: show where the owner's uid will go.
+        job = dataclasses.replace(job, uid="<uid of the HelixBatchJob>")
+    yaml.safe_dump(render_spark_application(job, attempt), sys.stdout, sort_keys=False)

@@ -1,0 +1,162 @@
+"""The few Kubernetes API calls the operator makes, behind a small protocol.
+
+``reconcile`` talks to a ``ClusterApi``; ``KubeApi`` implements it with kubernetes_asyncio.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from helix_batch.render import LABEL_JOB_UID
+
+GROUP = "batch.helixagent.io"
+VERSION = "v1alpha1"
+PLURAL = "helixbatchjobs"
+SPARK_GROUP = "sparkoperator.k8s.io"
+SPARK_VERSION = "v1beta2"
+SPARK_PLURAL = "sparkapplications"
+
+
+class Conflict(Exception):
+    """The job changed since it was read (optimistic concurrency)."""
+
+
+class ClusterApi(Protocol):
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    async def patch_job_status(
+        self, namespace: str, name: str, resource_version: str, status: Mapping[str, Any]
+    ) -> None:
+        """A JSON merge patch of status (None removes a key), refused if the job changed."""
+        ...
+
+    async def set_job_label(self, namespace: str, name: str, key: str, value: str) -> None: ...
+    async def delete_job(self, namespace: str, name: str, uid: str) -> None: ...
+    async def get_app(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    async def create_app(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create, or return the existing object of that name (created before a restart)."""
+        ...
+
+    async def delete_app(self, namespace: str, name: str) -> None: ...
+    async def list_apps(self, namespace: str, job_uid: str) -> list[str]: ...
+    async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    async def delete_pod(self, namespace: str, name: str) -> None: ...
+
+
+def _missing(err: ApiException) -> bool:
+    return err.status == 404
+
+
+class KubeApi:
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.custom = client.CustomObjectsApi(api_client)
+        self.core = client.CoreV1Api(api_client)
+
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            job: dict[str, Any] = await self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name
+            )
+        except ApiException as err:
+            if _missing(err):
+                return None
+            raise
+        return job
+
+    async def patch_job_status(
+        self, namespace: str, name: str, resource_version: str, status: Mapping[str, Any]
+    ) -> None:
+        body = {"metadata": {"resourceVersion": resource_version}, "status": dict(status)}
+        try:
+            await self.custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
+                GROUP, VERSION, namespace, PLURAL, name, body,
+                _content_type="application/merge-patch+json",
+            )  # fmt: skip
+        except ApiException as err:
+            if err.status == 409:
+                raise Conflict(name) from None
+            raise
+
+    async def set_job_label(self, namespace: str, name: str, key: str, value: str) -> None:
+        body = {"metadata": {"labels": {key: value}}}
+        await self.custom.patch_namespaced_custom_object(  # type: ignore[call-arg]
+            GROUP, VERSION, namespace, PLURAL, name, body,
+            _content_type="application/merge-patch+json",
+        )  # fmt: skip
+
+    async def delete_job(self, namespace: str, name: str, uid: str) -> None:
+        try:
+            await self.custom.delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name,
+                body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)),
+            )  # fmt: skip
+        except ApiException as err:
+            if not _missing(err):
+                raise
+
+    async def get_app(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            app: dict[str, Any] = await self.custom.get_namespaced_custom_object(
+                SPARK_GROUP, SPARK_VERSION, namespace, SPARK_PLURAL, name
+            )
+        except ApiException as err:
+            if _missing(err):
+                return None
+            raise
+        return app
+
+    async def create_app(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        meta = body["metadata"]
+        try:
+            created: dict[str, Any] = await self.custom.create_namespaced_custom_object(
+                SPARK_GROUP, SPARK_VERSION, meta["namespace"], SPARK_PLURAL, dict(body)
+            )
+        except ApiException as err:
+            if err.status != 409:
+                raise
+            existing = await self.get_app(meta["namespace"], meta["name"])
+            if existing is None:
+                raise
+            return existing
+        return created
+
+    async def delete_app(self, namespace: str, name: str) -> None:
+        try:
+            await self.custom.delete_namespaced_custom_object(
+                SPARK_GROUP, SPARK_VERSION, namespace, SPARK_PLURAL, name,
+                propagation_policy="Background",
+            )  # fmt: skip
+        except ApiException as err:
+            if not _missing(err):
+                raise
+
+    async def list_apps(self, namespace: str, job_uid: str) -> list[str]:
+        found = await self.custom.list_namespaced_custom_object(
+            SPARK_GROUP, SPARK_VERSION, namespace, SPARK_PLURAL,
+            label_selector=f"{LABEL_JOB_UID}={job_uid}",
+        )  # fmt: skip
+        return [item["metadata"]["name"] for item in found.get("items", ())]
+
+    async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            # Raw JSON: the generated V1Pod models cost more than the whole decision.
+            response: Any = await self.core.read_namespaced_pod(
+                name, namespace, _preload_content=False
+            )
+        except ApiException as err:
+            if _missing(err):
+                return None
+            raise
+        pod: dict[str, Any] = json.loads(await response.read())
+        return pod
+
+    async def delete_pod(self, namespace: str, name: str) -> None:
+        try:
+            await self.core.delete_namespaced_pod(name, namespace)
+        except ApiException as err:
+            if not _missing(err):
+                raise

@@ -1,0 +1,389 @@
+"""The lifecycle decision: (spec, status, SparkApplication, driver pod, now) -> (status, actions).
+
+Pure: no I/O, no clock. The kopf handlers observe the live objects, call ``decide`` and carry
+out the actions it returns. Status is the plain ``status`` mapping as stored in the API.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from helix_batch.render import DRIVER_CONTAINER, LABEL_ATTEMPT, app_name, driver_pod_name
+from helix_batch.settings import Settings
+from helix_batch.spec import Job
+
+TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
+MAX_RESULT_BYTES = 4096
+# Waiting reasons that mean the driver will not start by itself.
+START_FAILURES = frozenset(
+    {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
+     "CreateContainerError", "Unschedulable"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Driver:
+    """What the operator needs to know about a driver pod."""
+
+    name: str
+    attempt: int | None
+    phase: str
+    state: str  # "waiting", "running", "terminated" or "" (no container status yet)
+    exit_code: int | None = None
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class CreateApp:
+    attempt: int
+
+
+@dataclass(frozen=True)
+class DeleteApp:
+    """Delete the attempt's SparkApplication and its driver pod, if it outlives it."""
+
+    attempt: int
+
+
+@dataclass(frozen=True)
+class DeleteJob:
+    """Remove the finished job (ttlSecondsAfterFinished)."""
+
+
+@dataclass(frozen=True)
+class Emit:
+    type: str  # "Normal" or "Warning"
+    reason: str
+    message: str
+
+
+Action = CreateApp | DeleteApp | DeleteJob | Emit
+
+
+@dataclass
+class Decision:
+    status: dict[str, Any]
+    actions: list[Action] = field(default_factory=list)
+
+
+def observe_driver(pod: Mapping[str, Any]) -> Driver:
+    meta = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    attempt = (meta.get("labels") or {}).get(LABEL_ATTEMPT)
+    base = Driver(
+        name=meta.get("name", ""),
+        attempt=int(attempt) if attempt and attempt.isdigit() else None,
+        phase=status.get("phase", "Pending"),
+        state="",
+        reason=status.get("reason", ""),
+        message=status.get("message", ""),
+    )
+    for container in status.get("containerStatuses") or ():
+        if container.get("name") != DRIVER_CONTAINER:
+            continue
+        state = container.get("state") or {}
+        if "terminated" in state:
+            t = state["terminated"]
+            return _replace(
+                base, "terminated", t.get("exitCode"), t.get("reason", ""), t.get("message", "")
+            )
+        if "running" in state:
+            return _replace(base, "running", None, "", "")
+        if "waiting" in state:
+            w = state["waiting"]
+            return _replace(base, "waiting", None, w.get("reason", ""), w.get("message", ""))
+    for condition in status.get("conditions") or ():
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            return _replace(
+                base, "", None, condition.get("reason", ""), condition.get("message", "")
+            )
+    return base
+
+
+def _replace(d: Driver, state: str, exit_code: int | None, reason: str, message: str) -> Driver:
+    return Driver(
+        d.name, d.attempt, d.phase, state, exit_code, reason or d.reason, message or d.message
+    )
+
+
+def decide(
+    job: Job,
+    status: Mapping[str, Any],
+    app_exists: bool,
+    driver: Driver | None,
+    now: datetime,
+    settings: Settings,
+    deleting: bool = False,
+) -> Decision:
+    d = _Draft(job, dict(status), now, settings)
+    phase = d.phase
+    attempt = int(d.status.get("attempt") or 0)
+
+    if deleting:
+        if phase not in TERMINAL and attempt:
+            d.actions.append(DeleteApp(attempt))
+            d.finish("Cancelled", "Deleted", "the job was deleted; its attempt was cancelled")
+        return d.result()
+    if phase in TERMINAL:
+        return _expire(d)
+    if job.spec.suspend:
+        if phase != "Suspended":
+            if attempt and not d.status.get("nextAttemptTime"):
+                d.actions.append(DeleteApp(attempt))
+                d.end_attempt("Suspended", None, "Suspended")
+            d.status.pop("nextAttemptTime", None)
+            d.move("Suspended", "Suspended", "the job is suspended", condition=("Suspended", True))
+        return d.result()
+    if phase == "Suspended" or attempt == 0:
+        d.status["startTime"] = _ts(now)
+        return d.start(attempt + 1)
+
+    deadline = job.spec.active_deadline_seconds
+    if deadline is not None and now >= _parse(d.status["startTime"]) + timedelta(seconds=deadline):
+        if not d.status.get("nextAttemptTime"):
+            d.actions.append(DeleteApp(attempt))
+            d.end_attempt("Failed", None, "DeadlineExceeded")
+        d.status.pop("nextAttemptTime", None)
+        d.finish(
+            "Failed",
+            "DeadlineExceeded",
+            f"the job ran longer than activeDeadlineSeconds={deadline}",
+        )
+        return d.result()
+
+    due = d.status.get("nextAttemptTime")
+    if due:
+        if now >= _parse(due):
+            d.status.pop("nextAttemptTime")
+            return d.start(attempt + 1)
+        return d.result()
+
+    if driver is not None and driver.attempt != attempt:
+        driver = None  # a pod of another attempt says nothing about this one
+    if driver is None:
+        return _without_driver(d, attempt, app_exists)
+    return _with_driver(d, attempt, driver)
+
+
+def _without_driver(d: _Draft, attempt: int, app_exists: bool) -> Decision:
+    if not app_exists and "driver" not in d.status:
+        d.actions.append(CreateApp(attempt))  # idempotent: adopts an existing one
+    if "driver" in d.status:
+        missing = d.status.setdefault("missingSince", _ts(d.now))
+        grace = timedelta(seconds=d.settings.missing_driver_grace_seconds)
+        if d.now >= _parse(missing) + grace:
+            d.actions.append(DeleteApp(attempt))
+            return d.fail_attempt(None, "DriverPodMissing", "the driver pod disappeared")
+        return d.result()
+    return _check_start_deadline(d, attempt, "", "no driver pod was created")
+
+
+def _with_driver(d: _Draft, attempt: int, driver: Driver) -> Decision:
+    d.status.pop("missingSince", None)
+    d.status["driver"] = {
+        k: v
+        for k, v in {
+            "pod": driver.name,
+            "phase": driver.phase,
+            "exitCode": driver.exit_code,
+            "reason": driver.reason or None,
+        }.items()
+        if v is not None
+    }
+    if driver.state == "terminated" and driver.phase not in ("Succeeded", "Failed"):
+        d.actions.append(DeleteApp(attempt))  # a sidecar keeps the pod alive: stop it
+    if (driver.state == "terminated" and driver.exit_code == 0) or (
+        driver.phase == "Succeeded" and driver.state != "terminated"
+    ):
+        return _succeed(d, attempt, driver)
+    if driver.state == "terminated":
+        reason = driver.reason or "Error"
+        return d.fail_attempt(
+            driver.exit_code, reason, f"driver exited with code {driver.exit_code} ({reason})"
+        )
+    if driver.phase == "Failed":
+        reason = driver.reason or "PodFailed"
+        d.actions.append(DeleteApp(attempt))
+        return d.fail_attempt(None, reason, driver.message or f"driver pod failed ({reason})")
+    if driver.state == "running":
+        d.move(
+            "Running",
+            "DriverRunning",
+            f"driver {driver.name} is running",
+            condition=("Running", True),
+        )
+        return d.result()
+    return _check_start_deadline(d, attempt, driver.reason, driver.message)
+
+
+def _check_start_deadline(d: _Draft, attempt: int, reason: str, message: str) -> Decision:
+    started = _parse(d.status["attemptStartTime"])
+    limit = d.job.spec.start_deadline_seconds
+    if d.now < started + timedelta(seconds=limit):
+        return d.result()
+    d.actions.append(DeleteApp(attempt))
+    why = f"{reason}: {message}" if reason else message
+    return d.fail_attempt(
+        None,
+        reason if reason in START_FAILURES else "StartDeadlineExceeded",
+        f"the driver did not start within startDeadlineSeconds={limit}: {why}",
+    )
+
+
+def _succeed(d: _Draft, attempt: int, driver: Driver) -> Decision:
+    result, problem = parse_result(driver.message)
+    if result is not None:
+        d.status["result"] = result
+    d.end_attempt("Succeeded", driver.exit_code, "Completed")
+    message = "the job completed" + (f"; {problem}" if problem else "")
+    d.finish("Succeeded", "Completed", message)
+    return d.result()
+
+
+def parse_result(message: str) -> tuple[dict[str, Any] | None, str]:
+    """The driver's result object from its termination message, or why there is none."""
+    if not message.strip():
+        return None, "the driver wrote no result"
+    if len(message.encode()) > MAX_RESULT_BYTES:
+        return None, "the driver's result exceeds 4 KiB"
+    try:
+        value = json.loads(message)
+    except ValueError:
+        return None, "the driver's result is not JSON"
+    if not isinstance(value, dict):
+        return None, "the driver's result is not a JSON object"
+    return value, ""
+
+
+def _expire(d: _Draft) -> Decision:
+    ttl = d.job.spec.ttl_seconds_after_finished
+    done = d.status.get("completionTime")
+    if ttl is not None and done and d.now >= _parse(done) + timedelta(seconds=ttl):
+        d.actions.append(DeleteJob())
+    return d.result()
+
+
+def backoff_seconds(failed_attempt: int, settings: Settings) -> int:
+    """Capped exponential backoff before the attempt after ``failed_attempt``."""
+    delay = settings.retry_backoff_base_seconds * 2 ** min(failed_attempt - 1, 30)
+    return int(min(delay, settings.retry_backoff_cap_seconds))
+
+
+class _Draft:
+    """The status being decided, with the bookkeeping every transition shares."""
+
+    def __init__(self, job: Job, status: dict[str, Any], now: datetime, settings: Settings) -> None:
+        self.job = job
+        self.status = status
+        self.now = now
+        self.settings = settings
+        self.actions: list[Action] = []
+        self.phase = status.get("phase") or "Pending"
+        status["observedGeneration"] = job.generation
+
+    def result(self) -> Decision:
+        return Decision(self.status, self.actions)
+
+    def move(
+        self,
+        phase: str,
+        reason: str,
+        message: str,
+        condition: tuple[str, bool] | None = None,
+        warning: bool = False,
+    ) -> None:
+        changed = self.status.get("phase") != phase or self.status.get("reason") != reason
+        self.status.update(phase=phase, reason=reason, message=message)
+        if condition:
+            self.condition(condition[0], condition[1], reason, message)
+        if changed:
+            self.actions.append(Emit("Warning" if warning else "Normal", reason, message))
+
+    def condition(self, kind: str, value: bool, reason: str, message: str) -> None:
+        conditions: list[dict[str, Any]] = [dict(c) for c in self.status.get("conditions") or ()]
+        text = "True" if value else "False"
+        current = next((c for c in conditions if c["type"] == kind), None)
+        if current is None:
+            current = {"type": kind}
+            conditions.append(current)
+        if current.get("status") != text:
+            current["lastTransitionTime"] = _ts(self.now)
+        current.update(
+            status=text, reason=reason, message=message, observedGeneration=self.job.generation
+        )
+        self.status["conditions"] = conditions
+
+    def start(self, attempt: int) -> Decision:
+        name = app_name(self.job.name, attempt)
+        self.status.update(attempt=attempt, sparkApplication=name, attemptStartTime=_ts(self.now))
+        for key in ("driver", "missingSince", "result"):
+            self.status.pop(key, None)
+        self.actions.append(CreateApp(attempt))
+        if any(c["type"] == "Suspended" for c in self.status.get("conditions") or ()):
+            self.condition("Suspended", False, "Resumed", "the job was resumed")
+        self.move("Submitted", "Submitted", f"attempt {attempt}: created SparkApplication {name}",
+                  condition=("Submitted", True))  # fmt: skip
+        return self.result()
+
+    def end_attempt(self, outcome: str, exit_code: int | None, reason: str) -> None:
+        attempt = int(self.status.get("attempt") or 0)
+        entry = {
+            "attempt": attempt,
+            "name": app_name(self.job.name, attempt),
+            "startTime": self.status.get("attemptStartTime"),
+            "endTime": _ts(self.now),
+            "outcome": outcome,
+            "exitCode": exit_code,
+            "reason": reason,
+        }
+        history = [
+            *(self.status.get("attempts") or ()),
+            {k: v for k, v in entry.items() if v is not None},
+        ]
+        self.status["attempts"] = history[-self.settings.attempts_history :]
+        self.status.pop("missingSince", None)
+
+    def fail_attempt(self, exit_code: int | None, reason: str, message: str) -> Decision:
+        attempt = int(self.status["attempt"])
+        self.end_attempt("Failed", exit_code, reason)
+        self.condition("Running", False, reason, message)
+        if attempt <= self.job.spec.backoff_limit:
+            delay = backoff_seconds(attempt, self.settings)
+            self.status["nextAttemptTime"] = _ts(self.now + timedelta(seconds=delay))
+            self.actions.append(Emit("Warning", "AttemptFailed", f"attempt {attempt}: {message}"))
+            self.move(
+                "Pending", "Retrying", f"attempt {attempt} failed ({reason}); retrying in {delay}s"
+            )
+        else:
+            self.finish("Failed", reason, f"attempt {attempt} failed: {message}")
+        return self.result()
+
+    def finish(self, phase: str, reason: str, message: str) -> None:
+        self.status["completionTime"] = _ts(self.now)
+        start = self.status.get("startTime")
+        if start:
+            self.status["durationSeconds"] = int((self.now - _parse(start)).total_seconds())
+        self.condition("Running", False, reason, message)
+        if phase == "Succeeded":
+            self.condition("Complete", True, reason, message)
+        elif phase == "Failed":
+            self.condition("Failed", True, reason, message)
+        self.move(phase, reason, message, warning=phase != "Succeeded")
+
+
+def _ts(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def pod_name_for(job: Job, status: Mapping[str, Any]) -> str | None:
+    attempt = int(status.get("attempt") or 0)
+    return driver_pod_name(job.name, attempt) if attempt else None

@@ -1,0 +1,105 @@
+"""One reconcile of one job: observe the live objects, decide, act, write status.
+
+Every trigger (create, resume, spec change, timer, driver pod event, deletion) ends here, so
+the order of events never matters: each run reads the current truth from the API.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from helix_batch import metrics
+from helix_batch.kube import ClusterApi, Conflict
+from helix_batch.lifecycle import (
+    TERMINAL,
+    CreateApp,
+    Decision,
+    DeleteApp,
+    DeleteJob,
+    Emit,
+    decide,
+    observe_driver,
+)
+from helix_batch.render import LABEL_PHASE, app_name, driver_pod_name, render_spark_application
+from helix_batch.settings import Settings
+from helix_batch.spec import Job, load_job
+
+log = logging.getLogger(__name__)
+EventSink = Callable[[Mapping[str, Any], str, str, str], None]
+MAX_CONFLICT_RETRIES = 5
+
+
+async def reconcile(
+    api: ClusterApi,
+    namespace: str,
+    name: str,
+    settings: Settings,
+    now: Callable[[], datetime],
+    emit: EventSink,
+    deleting: bool = False,
+) -> Decision | None:
+    """Bring one job one step forward; returns what was decided (None if the job is gone)."""
+    for _ in range(MAX_CONFLICT_RETRIES):
+        body = await api.get_job(namespace, name)
+        if body is None:
+            return None
+        try:
+            return await _once(api, body, settings, now(), emit, deleting)
+        except Conflict:
+            log.debug("conflict on %s/%s, re-reading", namespace, name)
+    raise Conflict(f"{namespace}/{name}: status kept changing")
+
+
+async def _once(
+    api: ClusterApi,
+    body: Mapping[str, Any],
+    settings: Settings,
+    now: datetime,
+    emit: EventSink,
+    deleting: bool,
+) -> Decision:
+    job = load_job(body, settings, check=False)
+    status: Mapping[str, Any] = body.get("status") or {}
+    attempt = int(status.get("attempt") or 0)
+    app_exists, driver = False, None
+    if attempt and status.get("phase") not in TERMINAL:
+        app_exists = await api.get_app(job.namespace, app_name(job.name, attempt)) is not None
+        pod = await api.get_pod(job.namespace, driver_pod_name(job.name, attempt))
+        driver = observe_driver(pod) if pod else None
+    decision = decide(job, status, app_exists, driver, now, settings, deleting=deleting)
+
+    # Create before recording: a crash in between leaves an app that the next run adopts.
+    for action in decision.actions:
+        if isinstance(action, CreateApp):
+            await api.create_app(render_spark_application(job, action.attempt))
+        elif isinstance(action, DeleteApp):
+            await _delete_attempt(api, job, action.attempt)
+    if deleting:
+        for other in await api.list_apps(job.namespace, job.uid):
+            await api.delete_app(job.namespace, other)
+
+    if decision.status != status:
+        resource_version = body["metadata"]["resourceVersion"]
+        patch = {**dict.fromkeys(status), **decision.status}  # None removes dropped keys
+        await api.patch_job_status(job.namespace, job.name, resource_version, patch)
+    old_phase, new_phase = status.get("phase"), decision.status.get("phase")
+    labels = body["metadata"].get("labels") or {}
+    if new_phase and new_phase != labels.get(LABEL_PHASE) and not deleting:
+        await api.set_job_label(job.namespace, job.name, LABEL_PHASE, new_phase)
+    if new_phase != old_phase:
+        metrics.record_transition(job, old_phase, new_phase, decision.status, now)
+    for action in decision.actions:
+        if isinstance(action, Emit):
+            emit(body, action.type, action.reason, action.message)
+        elif isinstance(action, DeleteJob):
+            await api.delete_job(job.namespace, job.name, job.uid)
+    return decision
+
+
+async def _delete_attempt(api: ClusterApi, job: Job, attempt: int) -> None:
+    await api.delete_app(job.namespace, app_name(job.name, attempt))
+    # The driver pod normally goes with its SparkApplication; make sure it does.
+    await api.delete_pod(job.namespace, driver_pod_name(job.name, attempt))
