@@ -102,9 +102,12 @@ def validate(doc: Mapping[str, Any]) -> None:
     if errors:
         first = errors[0]
         raise SpecError(".".join(str(p) for p in first.absolute_path) or "<root>", first.message)
-    for path, rule, message in _cel_rules():
-        if not all(_cel_holds(rule, target) for target in _targets(doc, path)):
-            raise SpecError(".".join(path) or "<root>", message)
+    unknown = next(_unknown_fields(doc, crd_schema(), ()), None)
+    if unknown:
+        raise SpecError(unknown, "unknown field")
+    for rule in _cel_rules():
+        if not all(_cel_holds(rule.rule, target) for target in _targets(doc, rule.scope)):
+            raise SpecError(rule.field, rule.message)
 
 
 def load_job(doc: Mapping[str, Any], settings: Settings, *, check: bool = True) -> Job:
@@ -166,15 +169,43 @@ def _validator() -> jsonschema.protocols.Validator:
     return jsonschema.Draft4Validator(crd_schema())
 
 
+@dataclass(frozen=True)
+class _Rule:
+    scope: tuple[str, ...]  # where the rule sits; "*" fans out over list items
+    field: str  # the field an error names, as the API server reports it
+    rule: str
+    message: str
+
+
 @cache
-def _cel_rules() -> tuple[tuple[tuple[str, ...], str, str], ...]:
+def _cel_rules() -> tuple[_Rule, ...]:
     """The CRD's CEL rules that apply at creation (transition rules need oldSelf)."""
     return tuple(
-        (path, rule["rule"], rule["message"])
+        _Rule(
+            scope=path,
+            field=".".join(p for p in path if p != "*") + rule.get("fieldPath", "") or "<root>",
+            rule=rule["rule"],
+            message=rule["message"],
+        )
         for path, node in _walk(crd_schema(), ())
         for rule in node.get("x-kubernetes-validations", ())
         if "oldSelf" not in rule["rule"]
     )
+
+
+def _unknown_fields(doc: Any, schema: Mapping[str, Any], path: tuple[str, ...]) -> Iterator[str]:
+    """Fields the schema does not know (kubectl's strict field validation refuses them)."""
+    if isinstance(doc, list) and isinstance(schema.get("items"), Mapping):
+        for i, item in enumerate(doc):
+            yield from _unknown_fields(item, schema["items"], (*path, str(i)))
+    props = schema.get("properties")
+    if not isinstance(doc, Mapping) or props is None:
+        return
+    for key, value in doc.items():
+        if key in props:
+            yield from _unknown_fields(value, props[key], (*path, key))
+        elif not schema.get("x-kubernetes-preserve-unknown-fields"):
+            yield ".".join((*path, key))
 
 
 def _walk(

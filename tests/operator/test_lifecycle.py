@@ -1,0 +1,349 @@
+"""Table-driven tests of the lifecycle decision (no cluster, no clock)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from helix_batch.lifecycle import (
+    CreateApp,
+    Decision,
+    DeleteApp,
+    DeleteJob,
+    Emit,
+    backoff_seconds,
+    decide,
+    observe_driver,
+)
+from helix_batch.settings import Settings
+from helix_batch.spec import load_job
+from tests.operator.helpers import RUNNING, at, job_doc, pod, terminated, waiting
+
+SETTINGS = Settings(
+    missing_driver_grace_seconds=30, retry_backoff_base_seconds=10, retry_backoff_cap_seconds=60
+)
+RESULT = {"processedRows": 1200, "outputRows": 310, "corruptRecords": 2, "entitiesExtracted": 310}
+
+
+def step(
+    status: dict[str, Any],
+    t: float,
+    driver_pod: dict[str, Any] | None = None,
+    app_exists: bool = True,
+    deleting: bool = False,
+    **spec: Any,
+) -> Decision:
+    job = load_job(job_doc(**spec), SETTINGS)
+    driver = observe_driver(driver_pod) if driver_pod else None
+    return decide(job, status, app_exists, driver, at(t), SETTINGS, deleting=deleting)
+
+
+def submitted(t: float = 0, **spec: Any) -> dict[str, Any]:
+    d = step({}, t, **spec)
+    assert d.status["phase"] == "Submitted"
+    return d.status
+
+
+def running(**spec: Any) -> dict[str, Any]:
+    return step(submitted(**spec), 5, pod(1, driver=RUNNING), **spec).status
+
+
+def conditions(status: dict[str, Any]) -> dict[str, str]:
+    return {c["type"]: c["status"] for c in status.get("conditions", ())}
+
+
+def reasons(d: Decision) -> list[str]:
+    return [a.reason for a in d.actions if isinstance(a, Emit)]
+
+
+def test_new_job_creates_attempt_one() -> None:
+    d = step({}, 0)
+    assert d.actions[0] == CreateApp(1)
+    assert d.status["attempt"] == 1
+    assert d.status["sparkApplication"] == "entities-jan-1"
+    assert d.status["startTime"] == "2026-03-01T12:00:00Z"
+    assert conditions(d.status) == {"Submitted": "True"}
+    assert reasons(d) == ["Submitted"]
+
+
+def test_pending_then_running_then_succeeded_with_result() -> None:
+    s = submitted()
+    d = step(s, 2, pod(1, phase="Pending", driver=waiting("ContainerCreating")))
+    assert d.status["phase"] == "Submitted" and d.actions == []
+    d = step(d.status, 5, pod(1, driver=RUNNING))
+    assert d.status["phase"] == "Running"
+    assert conditions(d.status)["Running"] == "True"
+    assert reasons(d) == ["DriverRunning"]
+    d = step(
+        d.status,
+        65,
+        pod(1, phase="Succeeded", driver=terminated(0, "Completed", json.dumps(RESULT))),
+    )
+    assert d.status["phase"] == "Succeeded"
+    assert d.status["result"] == RESULT
+    assert d.status["completionTime"] == "2026-03-01T12:01:05Z"
+    assert d.status["durationSeconds"] == 65
+    assert conditions(d.status) == {"Submitted": "True", "Running": "False", "Complete": "True"}
+    assert d.status["attempts"][-1]["outcome"] == "Succeeded"
+    assert reasons(d) == ["Completed"]
+
+
+def test_terminal_phase_is_stable() -> None:
+    s = step(running(), 65, pod(1, phase="Succeeded", driver=terminated(0, message="{}"))).status
+    d = step(s, 100, pod(1, phase="Succeeded", driver=terminated(0, message="{}")))
+    assert d.status == s and d.actions == []
+
+
+@pytest.mark.parametrize(
+    ("code", "expect_phase"), [(0, "Succeeded"), (3, "Pending")], ids=["exit0", "exit3"]
+)
+def test_driver_terminated_while_sidecar_keeps_pod_running(code: int, expect_phase: str) -> None:
+    p = pod(
+        1,
+        phase="Running",
+        driver=terminated(code, "Completed" if code == 0 else "Error", "{}"),
+        sidecar=True,
+    )
+    d = step(running(), 30, p)
+    assert d.status["phase"] == expect_phase
+    assert DeleteApp(1) in d.actions  # the sidecar would keep the pod alive forever
+    assert d.status["driver"]["phase"] == "Running"
+    assert d.status["attempts"][-1]["exitCode"] == code
+
+
+@pytest.mark.parametrize(
+    ("state", "reason", "code"),
+    [
+        (terminated(137, "OOMKilled"), "OOMKilled", 137),
+        (terminated(1, "Error"), "Error", 1),
+        (terminated(143, ""), "Error", 143),
+    ],
+)
+def test_failed_exit_codes_are_recorded(state: dict[str, Any], reason: str, code: int) -> None:
+    d = step(running(backoffLimit=0), 30, pod(1, phase="Failed", driver=state), backoffLimit=0)
+    assert d.status["phase"] == "Failed"
+    assert d.status["reason"] == reason
+    assert d.status["driver"]["exitCode"] == code
+    assert d.status["attempts"] == [
+        {
+            "attempt": 1,
+            "name": "entities-jan-1",
+            "startTime": "2026-03-01T12:00:00Z",
+            "endTime": "2026-03-01T12:00:30Z",
+            "outcome": "Failed",
+            "exitCode": code,
+            "reason": reason,
+        }
+    ]
+    assert conditions(d.status)["Failed"] == "True"
+    assert "Warning" in {a.type for a in d.actions if isinstance(a, Emit)}
+
+
+def test_evicted_pod_without_container_termination_fails_attempt() -> None:
+    p = pod(1, phase="Failed", driver=RUNNING, reason="Evicted")
+    d = step(running(backoffLimit=0), 30, p, backoffLimit=0)
+    assert d.status["phase"] == "Failed" and d.status["reason"] == "Evicted"
+
+
+@pytest.mark.parametrize(
+    ("driver_pod", "reason"),
+    [
+        (
+            pod(1, phase="Pending", driver=waiting("ImagePullBackOff", "no such image")),
+            "ImagePullBackOff",
+        ),
+        (pod(1, phase="Pending", driver=waiting("ErrImagePull")), "ErrImagePull"),
+        (
+            pod(
+                1,
+                phase="Pending",
+                conditions=[
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": "Unschedulable",
+                        "message": "0/3 nodes",
+                    }
+                ],
+            ),
+            "Unschedulable",
+        ),
+        (None, "StartDeadlineExceeded"),
+    ],
+    ids=["image-pull-backoff", "err-image-pull", "unschedulable", "no-pod"],
+)
+def test_driver_that_never_starts_fails_at_start_deadline(
+    driver_pod: dict[str, Any] | None, reason: str
+) -> None:
+    spec = {"startDeadlineSeconds": 120, "backoffLimit": 0}
+    s = submitted(**spec)
+    before = step(s, 119, driver_pod, **spec)
+    assert before.status["phase"] == "Submitted"
+    assert not any(isinstance(a, DeleteApp) for a in before.actions)
+    after = step(before.status, 120, driver_pod, **spec)
+    assert after.status["phase"] == "Failed"
+    assert after.status["reason"] == reason
+    assert "startDeadlineSeconds=120" in after.status["message"]
+    assert DeleteApp(1) in after.actions
+
+
+def test_active_deadline_fails_a_running_job() -> None:
+    spec = {"activeDeadlineSeconds": 300}
+    s = running(**spec)
+    assert step(s, 299, pod(1, driver=RUNNING), **spec).status["phase"] == "Running"
+    d = step(s, 300, pod(1, driver=RUNNING), **spec)
+    assert d.status["phase"] == "Failed"
+    assert d.status["reason"] == "DeadlineExceeded"
+    assert DeleteApp(1) in d.actions
+
+
+def test_missing_driver_pod_within_and_past_grace() -> None:
+    s = running(backoffLimit=0)
+    d = step(s, 10, None, backoffLimit=0)
+    assert d.status["phase"] == "Running"
+    assert d.status["missingSince"] == "2026-03-01T12:00:10Z"
+    assert not any(isinstance(a, CreateApp) for a in d.actions)
+    d = step(d.status, 39, None, backoffLimit=0)
+    assert d.status["phase"] == "Running"
+    d = step(d.status, 40, None, backoffLimit=0)
+    assert d.status["phase"] == "Failed"
+    assert d.status["reason"] == "DriverPodMissing"
+
+
+def test_pod_that_comes_back_within_grace_clears_missing() -> None:
+    s = step(running(), 10, None).status
+    d = step(s, 20, pod(1, driver=RUNNING))
+    assert "missingSince" not in d.status and d.status["phase"] == "Running"
+
+
+def test_retries_with_capped_exponential_backoff_until_backoff_limit() -> None:
+    spec = {"backoffLimit": 3}
+    s = running(**spec)
+    t = 10.0
+    delays = []
+    for attempt in (1, 2, 3):
+        name = f"entities-jan-{attempt}-driver"
+        d = step(
+            s, t, pod(attempt, phase="Failed", driver=terminated(1, "Error"), name=name), **spec
+        )
+        assert d.status["phase"] == "Pending" and d.status["reason"] == "Retrying"
+        assert conditions(d.status).get("Failed") is None
+        due = d.status["nextAttemptTime"]
+        delays.append(backoff_seconds(attempt, SETTINGS))
+        early = step(d.status, t + delays[-1] - 1, None, **spec)
+        assert early.actions == [] and early.status["attempt"] == attempt
+        d = step(d.status, t + delays[-1], None, app_exists=False, **spec)
+        assert d.actions[0] == CreateApp(attempt + 1)
+        assert d.status["attempt"] == attempt + 1
+        assert d.status["sparkApplication"] == f"entities-jan-{attempt + 1}"
+        assert "nextAttemptTime" not in d.status and due
+        s = step(
+            d.status,
+            t + delays[-1] + 1,
+            pod(attempt + 1, driver=RUNNING, name=f"entities-jan-{attempt + 1}-driver"),
+            **spec,
+        ).status
+        t += delays[-1] + 10
+    assert delays == [10, 20, 40]
+    assert backoff_seconds(4, SETTINGS) == 60  # capped
+    final = step(
+        s,
+        t,
+        pod(4, phase="Failed", driver=terminated(2, "Error"), name="entities-jan-4-driver"),
+        **spec,
+    )
+    assert final.status["phase"] == "Failed"
+    assert [a["attempt"] for a in final.status["attempts"]] == [1, 2, 3, 4]
+    assert final.status["attempts"][-1]["exitCode"] == 2
+
+
+def test_events_from_an_older_attempt_are_ignored() -> None:
+    s = running()
+    s = step(s, 10, pod(1, phase="Failed", driver=terminated(1, "Error"))).status
+    s = step(s, 20, None, app_exists=False).status
+    assert s["attempt"] == 2
+    stale = pod(1, phase="Failed", driver=terminated(1, "Error"))
+    d = step(s, 21, stale)
+    assert d.status["phase"] == "Submitted" and d.status["attempt"] == 2
+    assert len(d.status["attempts"]) == 1
+
+
+def test_suspend_cancels_attempt_and_resume_starts_a_new_one() -> None:
+    s = running()
+    d = step(s, 10, pod(1, driver=RUNNING), suspend=True)
+    assert d.status["phase"] == "Suspended"
+    assert DeleteApp(1) in d.actions
+    assert conditions(d.status)["Suspended"] == "True"
+    assert d.status["attempts"][-1]["outcome"] == "Suspended"
+    again = step(d.status, 20, None, suspend=True)
+    assert again.actions == []
+    resumed = step(d.status, 30, None, app_exists=False, suspend=False)
+    assert resumed.actions[0] == CreateApp(2)
+    assert resumed.status["phase"] == "Submitted"
+    assert conditions(resumed.status)["Suspended"] == "False"
+    assert resumed.status["startTime"] == "2026-03-01T12:00:30Z"  # deadlines restart
+
+
+def test_job_created_suspended_never_submits() -> None:
+    d = step({}, 0, suspend=True)
+    assert d.status["phase"] == "Suspended"
+    assert not any(isinstance(a, CreateApp | DeleteApp) for a in d.actions)
+
+
+def test_deletion_cancels_the_current_attempt() -> None:
+    d = step(running(), 10, pod(1, driver=RUNNING), deleting=True)
+    assert d.status["phase"] == "Cancelled"
+    assert d.actions[0] == DeleteApp(1)
+    assert reasons(d) == ["Deleted"]
+
+
+def test_deletion_of_finished_job_changes_nothing() -> None:
+    s = step(running(), 65, pod(1, phase="Succeeded", driver=terminated(0, message="{}"))).status
+    d = step(s, 70, None, deleting=True)
+    assert d.status == s and d.actions == []
+
+
+def test_restart_finding_attempt_already_created_adopts_it() -> None:
+    # The operator died after creating the app but before recording it: status is empty.
+    d = step({}, 0, app_exists=True)
+    assert d.actions[0] == CreateApp(1)  # create is idempotent: the API layer adopts it
+    # Recorded but the app is gone (never created): created again, same name.
+    s = d.status
+    again = step(s, 5, None, app_exists=False)
+    assert again.actions == [CreateApp(1)] and again.status["attempt"] == 1
+    # Recorded and present: nothing to do.
+    assert step(s, 5, None, app_exists=True).actions == []
+
+
+def test_ttl_deletes_finished_job() -> None:
+    spec = {"ttlSecondsAfterFinished": 60}
+    s = step(
+        running(**spec), 65, pod(1, phase="Succeeded", driver=terminated(0, message="{}")), **spec
+    ).status
+    assert step(s, 124, None, **spec).actions == []
+    assert step(s, 125, None, **spec).actions == [DeleteJob()]
+
+
+@pytest.mark.parametrize(
+    ("message", "problem"),
+    [
+        ("", "no result"),
+        ("not json", "not JSON"),
+        ("[1]", "not a JSON object"),
+        ("{" + " " * 5000 + "}", "4 KiB"),
+    ],
+)
+def test_bad_result_message_still_succeeds_without_result(message: str, problem: str) -> None:
+    d = step(running(), 30, pod(1, phase="Succeeded", driver=terminated(0, message=message)))
+    assert d.status["phase"] == "Succeeded"
+    assert "result" not in d.status
+    assert problem in d.status["message"]
+
+
+def test_observed_generation_is_recorded() -> None:
+    job = load_job({**job_doc(), "metadata": {**job_doc()["metadata"], "generation": 4}}, SETTINGS)
+    d = decide(job, {}, False, None, at(0), SETTINGS)
+    assert d.status["observedGeneration"] == 4
+    assert all(c["observedGeneration"] == 4 for c in d.status["conditions"])
