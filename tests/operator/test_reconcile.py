@@ -1,0 +1,188 @@
+"""Handler-level tests: reconcile against an in-memory API with the API server's semantics
+that matter here (merge patch, resourceVersion preconditions, AlreadyExists). The real-API
+end-to-end suite lives in tests/e2e."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from helix_batch.kube import Conflict
+from helix_batch.reconcile import reconcile
+from helix_batch.render import LABEL_PHASE
+from helix_batch.settings import Settings
+from tests.operator.helpers import RUNNING, at, job_doc, pod, terminated
+
+SETTINGS = Settings(retry_backoff_base_seconds=10)
+
+
+class MemoryApi:
+    def __init__(self, job: dict[str, Any]) -> None:
+        self.job: dict[str, Any] | None = copy.deepcopy(job)
+        assert self.job is not None
+        self.job["metadata"]["resourceVersion"] = "1"
+        self.apps: dict[str, dict[str, Any]] = {}
+        self.pods: dict[str, dict[str, Any]] = {}
+        self.creates = 0
+        self.deleted_pods: list[str] = []
+        self.conflicts_to_inject = 0
+
+    def _bump(self) -> None:
+        assert self.job is not None
+        meta = self.job["metadata"]
+        meta["resourceVersion"] = str(int(meta["resourceVersion"]) + 1)
+
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.job)
+
+    async def patch_job_status(
+        self, namespace: str, name: str, resource_version: str, status: Mapping[str, Any]
+    ) -> None:
+        assert self.job is not None
+        if self.conflicts_to_inject:
+            self.conflicts_to_inject -= 1
+            self._bump()  # someone else (kopf's annotations) wrote meanwhile
+        if resource_version != self.job["metadata"]["resourceVersion"]:
+            raise Conflict(name)
+        current = self.job.setdefault("status", {})
+        for key, value in status.items():
+            if value is None:
+                current.pop(key, None)
+            else:
+                current[key] = copy.deepcopy(value)
+        self._bump()
+
+    async def set_job_label(self, namespace: str, name: str, key: str, value: str) -> None:
+        assert self.job is not None
+        self.job["metadata"].setdefault("labels", {})[key] = value
+        self._bump()
+
+    async def delete_job(self, namespace: str, name: str, uid: str) -> None:
+        self.job = None
+
+    async def get_app(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.apps.get(name)
+
+    async def create_app(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        self.creates += 1
+        name = body["metadata"]["name"]
+        return self.apps.setdefault(name, copy.deepcopy(dict(body)))
+
+    async def delete_app(self, namespace: str, name: str) -> None:
+        self.apps.pop(name, None)
+
+    async def list_apps(self, namespace: str, job_uid: str) -> list[str]:
+        return [
+            n for n, a in self.apps.items()
+            if a["metadata"]["labels"]["batch.helixagent.io/job-uid"] == job_uid
+        ]  # fmt: skip
+
+    async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.pods.get(name)
+
+    async def delete_pod(self, namespace: str, name: str) -> None:
+        self.deleted_pods.append(name)
+        self.pods.pop(name, None)
+
+
+class Events(list[tuple[str, str, str]]):
+    def __call__(self, body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+        self.append((type_, reason, message))
+
+
+def run(api: MemoryApi, t: float, events: Events, deleting: bool = False) -> None:
+    def now() -> datetime:
+        return at(t)
+
+    asyncio.run(
+        reconcile(api, "analytics", "entities-jan", SETTINGS, now, events, deleting=deleting)
+    )
+
+
+def status(api: MemoryApi) -> dict[str, Any]:
+    assert api.job is not None
+    result: dict[str, Any] = api.job["status"]
+    return result
+
+
+def test_full_success_path_with_labels_and_events() -> None:
+    api, events = MemoryApi(job_doc()), Events()
+    run(api, 0, events)
+    assert list(api.apps) == ["entities-jan-1"]
+    assert status(api)["phase"] == "Submitted"
+    assert api.job is not None and api.job["metadata"]["labels"][LABEL_PHASE] == "Submitted"
+    api.pods["entities-jan-1-driver"] = pod(1, driver=RUNNING)
+    run(api, 5, events)
+    assert status(api)["phase"] == "Running"
+    result = {"processedRows": 10, "outputRows": 4, "corruptRecords": 1}
+    api.pods["entities-jan-1-driver"] = pod(
+        1, phase="Succeeded", driver=terminated(0, "Completed", json.dumps(result))
+    )
+    run(api, 9, events)
+    assert status(api)["result"] == result
+    assert api.job["metadata"]["labels"][LABEL_PHASE] == "Succeeded"
+    assert [e[1] for e in events] == ["Submitted", "DriverRunning", "Completed"]
+    run(api, 10, events)  # nothing new: no new events, no writes
+    assert len(events) == 3
+
+
+def test_restart_adopts_the_attempt_created_before_the_crash() -> None:
+    api, events = MemoryApi(job_doc()), Events()
+    api.apps["entities-jan-1"] = {
+        "metadata": {"name": "entities-jan-1", "labels": {"batch.helixagent.io/job-uid": "uid-1"}}
+    }
+    run(api, 0, events)
+    assert list(api.apps) == ["entities-jan-1"]
+    assert status(api)["attempt"] == 1 and status(api)["sparkApplication"] == "entities-jan-1"
+
+
+def test_conflicting_writes_are_retried_without_duplicate_events() -> None:
+    api, events = MemoryApi(job_doc()), Events()
+    api.conflicts_to_inject = 2
+    run(api, 0, events)
+    assert status(api)["phase"] == "Submitted"
+    assert [e[1] for e in events] == ["Submitted"]
+    assert list(api.apps) == ["entities-jan-1"]
+
+
+def test_removed_status_keys_are_removed() -> None:
+    api, events = MemoryApi(job_doc(backoffLimit=1)), Events()
+    run(api, 0, events)
+    api.pods["entities-jan-1-driver"] = pod(1, phase="Failed", driver=terminated(1, "Error"))
+    run(api, 5, events)
+    assert "nextAttemptTime" in status(api)
+    run(api, 5 + 10, events)
+    assert "nextAttemptTime" not in status(api)
+    assert status(api)["attempt"] == 2 and "entities-jan-2" in api.apps
+    assert "entities-jan-1" in api.apps  # a failed attempt is kept for its logs
+
+
+def test_deletion_cancels_every_attempt_and_the_driver() -> None:
+    api, events = MemoryApi(job_doc(backoffLimit=1)), Events()
+    run(api, 0, events)
+    api.pods["entities-jan-1-driver"] = pod(1, phase="Failed", driver=terminated(1, "Error"))
+    run(api, 5, events)
+    run(api, 15, events)
+    api.pods["entities-jan-2-driver"] = pod(2, driver=RUNNING, name="entities-jan-2-driver")
+    run(api, 16, events)
+    run(api, 20, events, deleting=True)
+    assert api.apps == {}
+    assert "entities-jan-2-driver" in api.deleted_pods
+    assert status(api)["phase"] == "Cancelled"
+
+
+def test_ttl_removes_the_finished_job() -> None:
+    api, events = MemoryApi(job_doc(ttlSecondsAfterFinished=30)), Events()
+    run(api, 0, events)
+    api.pods["entities-jan-1-driver"] = pod(
+        1, phase="Succeeded", driver=terminated(0, message="{}")
+    )
+    run(api, 5, events)
+    run(api, 34, events)
+    assert api.job is not None
+    run(api, 35, events)
+    assert api.job is None
