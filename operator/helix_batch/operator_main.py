@@ -97,7 +97,7 @@ async def _run(settings: Settings) -> None:
                 retry_period=2,
                 onstarted_leading=lead,
                 onstopped_leading=lost,
-            )  # fmt: skip
+            )
         )
         try:
             await election.run()
