@@ -80,6 +80,7 @@ async def _run(settings: Settings) -> None:
             clusterwide=not settings.namespaces,
             namespaces=list(settings.namespaces),
             stop_flag=stop,
+            standalone=True,  # replicas coordinate through the Lease, not kopf peering
         )
 
     async def lost() -> None:
