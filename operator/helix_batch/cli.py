@@ -18,3 +18,7 @@ main.add_command(render)
 main.add_command(run)
 main.add_command(demo)
 main.add_command(lake)
+
+
+if __name__ == "__main__":
+    main()

@@ -142,16 +142,17 @@ class KubeApi:
         return [item["metadata"]["name"] for item in found.get("items", ())]
 
     async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            # Raw JSON: the generated V1Pod models cost more than the whole decision.
-            response: Any = await self.core.read_namespaced_pod(
-                name, namespace, _preload_content=False
-            )
-        except ApiException as err:
-            if _missing(err):
-                return None
-            raise
-        pod: dict[str, Any] = json.loads(await response.read())
+        # Raw JSON: the generated V1Pod models cost more than the whole decision. Without
+        # preloading, errors come back as a response (a Status object) instead of an exception.
+        response: Any = await self.core.read_namespaced_pod(
+            name, namespace, _preload_content=False
+        )
+        body = await response.read()
+        if response.status == 404:
+            return None
+        if response.status >= 400:
+            raise ApiException(status=response.status, reason=body.decode(errors="replace"))
+        pod: dict[str, Any] = json.loads(body)
         return pod
 
     async def delete_pod(self, namespace: str, name: str) -> None:

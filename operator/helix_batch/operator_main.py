@@ -82,6 +82,9 @@ async def _run(settings: Settings) -> None:
             stop_flag=stop,
             standalone=True,  # replicas coordinate through the Lease, not kopf peering
         )
+        # Stopped by a signal: hand the lease over at once instead of letting it expire.
+        await _release(api_client, namespace, identity)
+        os._exit(0)
 
     async def lost() -> None:
         # Like client-go: a replica that lost the lease exits and starts over as a standby.
@@ -93,9 +96,9 @@ async def _run(settings: Settings) -> None:
         election = leaderelection.LeaderElection(
             electionconfig.Config(
                 lock,
-                lease_duration=15,
-                renew_deadline=10,
-                retry_period=2,
+                lease_duration=settings.lease_seconds,
+                renew_deadline=settings.lease_seconds * 2 / 3,
+                retry_period=max(1.0, settings.lease_seconds / 5),
                 onstarted_leading=lead,
                 onstopped_leading=lost,
             )
@@ -105,6 +108,14 @@ async def _run(settings: Settings) -> None:
         finally:
             stop.set()
             await runner.cleanup()
+
+
+async def _release(api_client: client.ApiClient, namespace: str, identity: str) -> None:
+    leases = client.CoordinationV1Api(api_client)
+    lease = await leases.read_namespaced_lease(LEASE_NAME, namespace)
+    if lease.spec.holder_identity == identity:
+        lease.spec.holder_identity = None  # type: ignore[assignment]
+        await leases.replace_namespaced_lease(LEASE_NAME, namespace, lease)
 
 
 def main(argv: Any = None) -> None:

@@ -28,8 +28,9 @@ class Settings:
     attempts_history: int = 10
     # How often every active job is re-checked even without events.
     resync_seconds: float = 10.0
+    # Leader election between replicas (renew after 2/3 of it, retry every 1/5).
+    lease_seconds: int = 15
     metrics_port: int = 8080
-    health_port: int = 8081
     lake_endpoint: str = ""
     lake_region: str = "us-east-1"
     lake_credentials_secret: str = "helix-lake-credentials"  # noqa: S105 - a Secret name

@@ -1,0 +1,384 @@
+"""The operator end to end: a real kopf operator process, as its own ServiceAccount, against a
+real kube-apiserver (CRD validation and CEL, status subresource, finalizers, garbage collection
+by kube-controller-manager, RBAC)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.controlplane import ControlPlane
+from tests.e2e.harness import (
+    OPERATOR_NAMESPACE,
+    ROOT,
+    Cluster,
+    Operator,
+    running_state,
+    terminated_state,
+    wait_for,
+)
+from tests.operator.helpers import job_doc
+
+RESULT = {
+    "processedRows": 5000,
+    "outputRows": 120,
+    "corruptRecords": 3,
+    "entitiesExtracted": 120,
+    "outputUri": "s3a://lake/analytics/entities/",
+}
+
+
+@pytest.fixture(scope="module")
+def installed(control_plane: ControlPlane) -> Path:
+    """CRDs and the operator's RBAC installed; returns the operator's own kubeconfig."""
+    cp = control_plane
+    cp.kubectl_ok("apply", "-f", str(ROOT / "crds" / "helixbatchjob.yaml"))
+    cp.apply_spark_crd()
+    cp.kubectl_ok("wait", "--for=condition=Established", "crd/helixbatchjobs.batch.helixagent.io")
+    cp.kubectl_ok("create", "namespace", OPERATOR_NAMESPACE)
+    cp.kubectl_ok("apply", "-f", str(ROOT / "manifests" / "base" / "operator-rbac.yaml"))
+    return cp.kubeconfig_for_service_account(OPERATOR_NAMESPACE, "helix-operator")
+
+
+@pytest.fixture
+def cluster(control_plane: ControlPlane, installed: Path) -> Cluster:
+    ns = f"e2e-{uuid.uuid4().hex[:8]}"
+    control_plane.kubectl_ok("create", "namespace", ns)
+    return Cluster(control_plane, ns)
+
+
+@pytest.fixture
+def operator(control_plane: ControlPlane, installed: Path) -> Iterator[Operator]:
+    op = Operator(control_plane, installed, "op-a")
+    yield op
+    op.stop()
+    assert "Forbidden" not in op.log(), op.log()[-3000:]
+
+
+def job(cluster: Cluster, name: str, **spec: Any) -> dict[str, Any]:
+    doc = job_doc(name, **spec)
+    doc["metadata"] = {"name": name, "namespace": cluster.ns}
+    result = cluster.apply(doc)
+    assert result.returncode == 0, result.stderr
+    return doc
+
+
+def test_success_with_result_columns_and_wait(cluster: Cluster, operator: Operator) -> None:
+    job(cluster, "entities-ok")
+    cluster.wait_phase("entities-ok", "Submitted")
+    app = cluster.get("sparkapplication", "entities-ok-1")
+    assert app is not None
+    assert app["metadata"]["ownerReferences"][0]["kind"] == "HelixBatchJob"
+    pod = cluster.start_driver("entities-ok-1")
+    cluster.set_pod_status(pod, "Running", running_state())
+    cluster.wait_phase("entities-ok", "Running")
+    cluster.set_pod_status(pod, "Succeeded", terminated_state(0, "Completed", json.dumps(RESULT)))
+    waited = cluster.cp.kubectl(
+        "wait", "--for=condition=Complete", "hbj/entities-ok", "-n", cluster.ns, "--timeout=30s"
+    )
+    assert waited.returncode == 0, waited.stderr
+    status = cluster.status("entities-ok")
+    assert status["phase"] == "Succeeded"
+    assert status["result"] == RESULT
+    table = cluster.cp.kubectl_ok("get", "hbj", "-n", cluster.ns)
+    header, row = table.splitlines()[:2]
+    assert header.split() == ["NAME", "TYPE", "PHASE", "ATTEMPT", "ROWS", "AGE"]
+    assert row.split()[:5] == ["entities-ok", "EntityExtraction", "Succeeded", "1", "5000"]
+    listed = cluster.cp.kubectl_ok(
+        "get", "hbj", "-n", cluster.ns, "-l", "batch.helixagent.io/phase=Succeeded", "-o", "name"
+    )
+    assert listed.strip() == "helixbatchjob.batch.helixagent.io/entities-ok"
+    events = cluster.cp.kubectl_ok(
+        "get",
+        "events",
+        "-n",
+        cluster.ns,
+        "--field-selector",
+        "involvedObject.name=entities-ok",
+        "-o",
+        "json",
+    )
+    reasons = {e["reason"] for e in json.loads(events)["items"]}
+    assert {"Submitted", "DriverRunning", "Completed"} <= reasons
+
+
+def test_failure_retries_with_new_attempts_then_fails(cluster: Cluster, operator: Operator) -> None:
+    job(cluster, "retry", backoffLimit=1)
+    pod = cluster.start_driver("retry-1")
+    cluster.set_pod_status(pod, "Failed", terminated_state(1, "Error"))
+    wait_for("attempt 2", lambda: cluster.status("retry").get("attempt") == 2)
+    pod2 = cluster.start_driver("retry-2")
+    assert pod2 == "retry-2-driver"
+    cluster.set_pod_status(pod2, "Failed", terminated_state(137, "OOMKilled"))
+    status = cluster.wait_phase("retry", "Failed")
+    assert status["reason"] == "OOMKilled"
+    assert status["driver"]["exitCode"] == 137
+    assert [(a["attempt"], a["outcome"], a.get("exitCode")) for a in status["attempts"]] == [
+        (1, "Failed", 1),
+        (2, "Failed", 137),
+    ]
+    assert cluster.names("sparkapplication") == ["retry-1", "retry-2"]
+    assert any(c["type"] == "Failed" and c["status"] == "True" for c in status["conditions"])
+
+
+def test_driver_that_never_starts(cluster: Cluster, operator: Operator) -> None:
+    job(cluster, "stuck", startDeadlineSeconds=3, backoffLimit=0)
+    pod = cluster.start_driver("stuck-1")
+    cluster.set_pod_status(
+        pod, "Pending", {"waiting": {"reason": "ImagePullBackOff", "message": "pull access denied"}}
+    )
+    status = cluster.wait_phase("stuck", "Failed", timeout=20)
+    assert status["reason"] == "ImagePullBackOff"
+    assert "startDeadlineSeconds=3" in status["message"]
+    wait_for("attempt cleaned up", lambda: cluster.get("sparkapplication", "stuck-1") is None)
+
+
+def test_sidecar_does_not_keep_a_finished_job_running(cluster: Cluster, operator: Operator) -> None:
+    job(cluster, "sidecar")
+    pod = cluster.start_driver("sidecar-1", sidecar=True)
+    cluster.set_pod_status(pod, "Running", terminated_state(0, "Completed", "{}"), sidecar=True)
+    cluster.wait_phase("sidecar", "Succeeded")
+
+
+def test_deletion_cancels_and_garbage_collects(cluster: Cluster, operator: Operator) -> None:
+    job(cluster, "cancel-me")
+    pod = cluster.start_driver("cancel-me-1")
+    cluster.set_pod_status(pod, "Running", running_state())
+    cluster.wait_phase("cancel-me", "Running")
+    cluster.cp.kubectl_ok(
+        "delete", "hbj", "cancel-me", "-n", cluster.ns, "--wait=true", "--timeout=30s"
+    )
+    assert cluster.get("sparkapplication", "cancel-me-1") is None
+    wait_for("driver pod gone", lambda: cluster.get("pod", pod) is None)
+
+
+def test_deletion_while_operator_is_down(
+    control_plane: ControlPlane, installed: Path, cluster: Cluster
+) -> None:
+    op = Operator(control_plane, installed, "op-down")
+    try:
+        job(cluster, "orphan")
+        cluster.wait_phase("orphan", "Submitted")
+    finally:
+        op.kill()
+    cluster.cp.kubectl_ok("delete", "hbj", "orphan", "-n", cluster.ns, "--wait=false")
+    body = cluster.get("hbj", "orphan")
+    assert body is not None and body["metadata"].get("deletionTimestamp")  # held by the finalizer
+    assert cluster.get("sparkapplication", "orphan-1") is not None
+    op = Operator(control_plane, installed, "op-back")
+    try:
+        try:
+            wait_for("job gone", lambda: cluster.get("hbj", "orphan") is None, timeout=30)
+        except AssertionError:
+            print(op.log()[-5000:])
+            raise
+        assert cluster.get("sparkapplication", "orphan-1") is None
+    finally:
+        op.stop()
+
+
+def test_restart_in_every_phase_keeps_one_application_per_attempt(
+    control_plane: ControlPlane, installed: Path, cluster: Cluster
+) -> None:
+    def restart(op: Operator) -> Operator:
+        op.kill()
+        return Operator(control_plane, installed, "op-r")
+
+    op = Operator(control_plane, installed, "op-r")
+    try:
+        job(cluster, "phoenix", backoffLimit=1)
+        cluster.wait_phase("phoenix", "Submitted")
+        op = restart(op)
+        pod = cluster.start_driver("phoenix-1")
+        cluster.set_pod_status(pod, "Running", running_state())
+        cluster.wait_phase("phoenix", "Running")
+        op.kill()
+        cluster.set_pod_status(pod, "Failed", terminated_state(1, "Error"))  # while down
+        op = Operator(control_plane, installed, "op-r")
+        wait_for("retry attempt", lambda: cluster.status("phoenix").get("attempt") == 2, timeout=30)
+        op = restart(op)
+        pod2 = cluster.start_driver("phoenix-2")
+        cluster.set_pod_status(pod2, "Succeeded", terminated_state(0, "Completed", "{}"))
+        status = cluster.wait_phase("phoenix", "Succeeded")
+        assert [a["outcome"] for a in status["attempts"]] == ["Failed", "Succeeded"]
+        assert cluster.names("sparkapplication", "batch.helixagent.io/job=phoenix") == [
+            "phoenix-1",
+            "phoenix-2",
+        ]
+        events = json.loads(
+            cluster.cp.kubectl_ok(
+                "get",
+                "events",
+                "-n",
+                cluster.ns,
+                "--field-selector",
+                "involvedObject.name=phoenix",
+                "-o",
+                "json",
+            )
+        )["items"]
+        reasons = [e["reason"] for e in events]
+        for expected in ("Submitted", "DriverRunning", "AttemptFailed", "Completed"):
+            assert expected in reasons, reasons
+    finally:
+        op.stop()
+
+
+def test_suspend_and_resume(cluster: Cluster, operator: Operator) -> None:
+    job(cluster, "pausable")
+    pod = cluster.start_driver("pausable-1")
+    cluster.set_pod_status(pod, "Running", running_state())
+    cluster.wait_phase("pausable", "Running")
+    cluster.cp.kubectl_ok(
+        "patch",
+        "hbj",
+        "pausable",
+        "-n",
+        cluster.ns,
+        "--type=merge",
+        "-p",
+        '{"spec":{"suspend":true}}',
+    )
+    cluster.wait_phase("pausable", "Suspended")
+    wait_for("attempt 1 cancelled", lambda: cluster.get("sparkapplication", "pausable-1") is None)
+    cluster.cp.kubectl_ok(
+        "patch",
+        "hbj",
+        "pausable",
+        "-n",
+        cluster.ns,
+        "--type=merge",
+        "-p",
+        '{"spec":{"suspend":false}}',
+    )
+    status = cluster.wait_phase("pausable", "Submitted")
+    assert status["attempt"] == 2
+    assert cluster.get("sparkapplication", "pausable-2") is not None
+
+
+def test_ttl_after_finished(cluster: Cluster, operator: Operator) -> None:
+    job(cluster, "short-lived", ttlSecondsAfterFinished=2)
+    pod = cluster.start_driver("short-lived-1")
+    cluster.set_pod_status(pod, "Succeeded", terminated_state(0, "Completed", "{}"))
+    cluster.wait_phase("short-lived", "Succeeded")
+    wait_for("job removed by TTL", lambda: cluster.get("hbj", "short-lived") is None, timeout=20)
+
+
+def test_two_replicas_only_one_acts(
+    control_plane: ControlPlane, installed: Path, cluster: Cluster
+) -> None:
+    first = Operator(control_plane, installed, "replica-1")
+    second = Operator(control_plane, installed, "replica-2")
+    try:
+        job(cluster, "shared")
+        cluster.wait_phase("shared", "Submitted")
+        lease = json.loads(
+            control_plane.kubectl_ok(
+                "get", "lease", "helix-batch-operator", "-n", OPERATOR_NAMESPACE, "-o", "json"
+            )
+        )
+        holder = lease["spec"]["holderIdentity"]
+        leaders = [op for op in (first, second) if "became leader" in op.log()]
+        assert len(leaders) == 1, (first.log()[-2000:], second.log()[-2000:])
+        assert holder.startswith(leaders[0].name + "-")
+        assert cluster.names("sparkapplication") == ["shared-1"]
+    finally:
+        first.stop()
+        second.stop()
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"type": "Bogus"}, "spec.type"),
+        ({"parameters": {"numTopics": 3}}, "spec.parameters"),
+        (
+            {"input": {"uri": "s3a://lake/c/", "startDate": "2026-02-01", "endDate": "2026-01-01"}},
+            "spec.input.endDate",
+        ),
+        (
+            {
+                "input": {
+                    "uri": "s3a://lake/$(reboot)/",
+                    "startDate": "2026-01-01",
+                    "endDate": "2026-01-02",
+                }
+            },
+            "spec.input.uri",
+        ),
+        (
+            {"spark": {"env": [{"name": "AWS_SECRET_ACCESS_KEY", "value": "x"}]}},
+            "spec.spark.env[0]",
+        ),
+        ({"spark": {"conf": {"spark.hadoop.fs.s3a.secret.key": "x"}}}, "spec.spark.conf"),
+        ({"spark": {"driver": {"memory": "2g; rm -rf /"}}}, "spec.spark.driver.memory"),
+    ],
+)
+def test_invalid_and_hostile_specs_are_rejected(
+    cluster: Cluster, spec: dict[str, Any], field: str
+) -> None:
+    doc = job_doc("bad", **spec)
+    doc["metadata"] = {"name": "bad", "namespace": cluster.ns}
+    result = cluster.apply(doc)
+    assert result.returncode != 0
+    assert field in result.stderr, result.stderr
+    assert cluster.get("hbj", "bad") is None
+
+
+def test_long_names_are_rejected_by_the_api_server(cluster: Cluster) -> None:
+    doc = job_doc("x" * 64)
+    doc["metadata"] = {"name": "x" * 64, "namespace": cluster.ns}
+    result = cluster.apply(doc)
+    assert result.returncode != 0 and "63" in result.stderr
+
+
+def test_spec_edits_are_refused_except_suspend_and_ttl(cluster: Cluster) -> None:
+    job(cluster, "frozen")
+    for patch, field in (
+        ({"spec": {"output": {"uri": "s3a://lake/elsewhere/"}}}, "spec.output"),
+        ({"spec": {"parameters": {"minConfidence": 0.9}}}, "spec.parameters"),
+        ({"spec": {"backoffLimit": 5}}, "spec.backoffLimit"),
+    ):
+        result = cluster.cp.kubectl(
+            "patch", "hbj", "frozen", "-n", cluster.ns, "--type=merge", "-p", json.dumps(patch)
+        )
+        assert result.returncode != 0 and "immutable" in result.stderr and field in result.stderr, (
+            result.stderr
+        )
+    for allowed in ({"spec": {"suspend": True}}, {"spec": {"ttlSecondsAfterFinished": 60}}):
+        cluster.cp.kubectl_ok(
+            "patch", "hbj", "frozen", "-n", cluster.ns, "--type=merge", "-p", json.dumps(allowed)
+        )
+
+
+def test_rendered_application_is_valid_for_the_real_spark_operator_crd(cluster: Cluster) -> None:
+    """Strict server-side validation against the spark-operator's published v1beta2 schema:
+    an unknown or mistyped field would be refused."""
+    for sample in sorted((ROOT / "manifests" / "samples").glob("*.yaml")):
+        out = subprocess.run(
+            [sys.executable, "-m", "helix_batch.cli", "render", "-f", str(sample)],
+            capture_output=True, text=True, check=True, cwd=ROOT,
+        )  # fmt: skip
+        app = yaml.safe_load(out.stdout)
+        app["metadata"]["namespace"] = cluster.ns
+        app["metadata"]["ownerReferences"][0]["uid"] = "00000000-0000-0000-0000-000000000000"
+        result = cluster.cp.kubectl(
+            "create", "--dry-run=server", "--validate=strict", "-f", "-", input=json.dumps(app)
+        )
+        assert result.returncode == 0, (sample.name, result.stderr)
+    broken = {"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
+              "metadata": {"name": "broken", "namespace": cluster.ns},
+              "spec": {"type": "Python", "sparkVersion": "4.0.1", "mainApplicationFile": "x",
+                       "driver": {"podName": 7}, "executor": {}, "restartPolicy": {"type": "Never"}}}  # fmt: skip
+    result = cluster.cp.kubectl(
+        "create", "--dry-run=server", "--validate=strict", "-f", "-", input=json.dumps(broken)
+    )
+    assert result.returncode != 0
