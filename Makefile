@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: venv demo test lint fmt controlplane bench clean
+.PHONY: venv demo test lint fmt controlplane clean e2e-kind
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ controlplane:
 
 test: venv lint controlplane
 	$(BIN)/python -m pytest
+
+# Needs Docker and kind: the same suite against a real cluster with the real spark-operator.
+e2e-kind: venv
+	tests/kind/e2e-kind.sh
 
 clean:
 	rm -rf $(VENV) .helix .pytest_cache .mypy_cache .ruff_cache

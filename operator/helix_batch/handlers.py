@@ -71,12 +71,15 @@ async def changed(namespace: str | None, name: str, **_: Any) -> None:
     await _run("change", namespace, name)
 
 
-def _active(body: Mapping[str, Any], **_: Any) -> bool:
-    status = body.get("status") or {}
-    return status.get("phase") not in TERMINAL or "ttlSecondsAfterFinished" in body["spec"]
+def _timed(body: Mapping[str, Any], **_: Any) -> bool:
+    """Jobs with a clock running: an attempt in flight, a retry due, or a TTL to honour."""
+    phase = (body.get("status") or {}).get("phase")
+    if phase in TERMINAL:
+        return "ttlSecondsAfterFinished" in body["spec"]
+    return phase != "Suspended"
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=SETTINGS.resync_seconds, when=_active)
+@kopf.timer(GROUP, VERSION, PLURAL, interval=SETTINGS.resync_seconds, when=_timed)
 async def resync(namespace: str | None, name: str, **_: Any) -> None:
     """Deadlines, retry backoff, TTL, and a missing driver pod re-checked live."""
     await _run("timer", namespace, name)

@@ -107,11 +107,11 @@ class Cluster:
         return (body or {}).get("status") or {}
 
     def wait_phase(self, job: str, phase: str, timeout: float = 30.0) -> dict[str, Any]:
-        return wait_for(
-            f"{job} to be {phase} (now {self.status(job).get('phase')})",
-            lambda: (s := self.status(job)).get("phase") == phase and s,
-            timeout,
-        )
+        def reached() -> dict[str, Any] | None:
+            status = self.status(job)
+            return status if status.get("phase") == phase else None
+
+        return wait_for(f"{job} to be {phase} (now {self.status(job).get('phase')})", reached, timeout)
 
     def start_driver(self, app_name: str, sidecar: bool = False) -> str:
         """Create the driver pod spark-operator would create for the SparkApplication."""

@@ -177,7 +177,7 @@ def test_evicted_pod_without_container_termination_fails_attempt() -> None:
 def test_driver_that_never_starts_fails_at_start_deadline(
     driver_pod: dict[str, Any] | None, reason: str
 ) -> None:
-    spec = {"startDeadlineSeconds": 120, "backoffLimit": 0}
+    spec: dict[str, Any] = {"startDeadlineSeconds": 120, "backoffLimit": 0}
     s = submitted(**spec)
     before = step(s, 119, driver_pod, **spec)
     assert before.status["phase"] == "Submitted"
@@ -190,7 +190,7 @@ def test_driver_that_never_starts_fails_at_start_deadline(
 
 
 def test_active_deadline_fails_a_running_job() -> None:
-    spec = {"activeDeadlineSeconds": 300}
+    spec: dict[str, Any] = {"activeDeadlineSeconds": 300}
     s = running(**spec)
     assert step(s, 299, pod(1, driver=RUNNING), **spec).status["phase"] == "Running"
     d = step(s, 300, pod(1, driver=RUNNING), **spec)
@@ -219,7 +219,7 @@ def test_pod_that_comes_back_within_grace_clears_missing() -> None:
 
 
 def test_retries_with_capped_exponential_backoff_until_backoff_limit() -> None:
-    spec = {"backoffLimit": 3}
+    spec: dict[str, Any] = {"backoffLimit": 3}
     s = running(**spec)
     t = 10.0
     delays = []
@@ -318,7 +318,7 @@ def test_restart_finding_attempt_already_created_adopts_it() -> None:
 
 
 def test_ttl_deletes_finished_job() -> None:
-    spec = {"ttlSecondsAfterFinished": 60}
+    spec: dict[str, Any] = {"ttlSecondsAfterFinished": 60}
     s = step(
         running(**spec), 65, pod(1, phase="Succeeded", driver=terminated(0, message="{}")), **spec
     ).status

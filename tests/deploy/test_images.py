@@ -1,0 +1,224 @@
+"""The Dockerfiles, checked without building them (no Docker engine here) against the project's
+own pins: pyspark's version and bundled Hadoop, requires-python, the paths the rendered
+SparkApplication names, non-root users."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import tomllib
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path, PurePosixPath
+
+import pyspark
+import pytest
+from packaging.specifiers import SpecifierSet
+
+from helix_batch.render import MAIN_APPLICATION_FILE, SPARK_UID
+
+from .manifests import REPO, container, find, overlay
+
+IMAGES = REPO / "images"
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+@dataclass
+class Dockerfile:
+    """The instructions of a Dockerfile, continuation lines joined, comments dropped."""
+
+    path: Path
+    args: dict[str, str] = field(default_factory=dict)
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, path: Path) -> Dockerfile:
+        df = cls(path)
+        logical = ""
+        for line in path.read_text().splitlines():
+            if line.lstrip().startswith("#") or not line.strip():
+                continue
+            logical += line.rstrip().removesuffix("\\") + " "
+            if not line.rstrip().endswith("\\"):
+                op, _, rest = logical.strip().partition(" ")
+                df.instructions.append((op.upper(), rest.strip()))
+                logical = ""
+        for op, rest in df.instructions:
+            if op == "ARG" and "=" in rest:
+                name, _, value = rest.partition("=")
+                df.args.setdefault(name, value)
+        return df
+
+    def expand(self, text: str) -> str:
+        return re.sub(r"\$\{(\w+)\}", lambda m: self.args.get(m[1], m[0]), text)
+
+    def all(self, op: str) -> list[str]:
+        return [self.expand(rest) for o, rest in self.instructions if o == op]
+
+    def stages(self) -> list[str]:
+        return [rest.split()[0] for rest in self.all("FROM")]
+
+    def final_user(self) -> str:
+        return self.all("USER")[-1]
+
+    def env(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for rest in self.all("ENV"):
+            for word in shlex.split(rest):
+                name, _, value = word.partition("=")
+                values[name] = value
+        return values
+
+    def copies(self) -> list[tuple[list[str], str]]:
+        """(sources, destination) of every COPY and ADD, flags dropped."""
+        out = []
+        for op, rest in self.instructions:
+            if op in ("COPY", "ADD"):
+                words = [w for w in shlex.split(self.expand(rest)) if not w.startswith("--")]
+                out.append((words[:-1], words[-1]))
+        return out
+
+
+@pytest.fixture(scope="module")
+def spark() -> Dockerfile:
+    return Dockerfile.read(IMAGES / "spark" / "Dockerfile")
+
+
+@pytest.fixture(scope="module")
+def operator() -> Dockerfile:
+    return Dockerfile.read(IMAGES / "operator" / "Dockerfile")
+
+
+def pinned(requirement_name: str) -> str:
+    for group in PYPROJECT["project"]["optional-dependencies"].values():
+        for req in group:
+            name, sep, pin = str(req).partition("==")
+            if name.strip() == requirement_name and sep:
+                return pin.strip()
+    raise AssertionError(f"{requirement_name} is not pinned with == in pyproject.toml")
+
+
+def bundled_hadoop_version() -> str:
+    jars = Path(pyspark.__file__).parent / "jars"
+    (jar,) = jars.glob("hadoop-client-api-*.jar")
+    return jar.name.removeprefix("hadoop-client-api-").removesuffix(".jar")
+
+
+def test_spark_base_image_matches_the_pyspark_pin(spark: Dockerfile) -> None:
+    spark_version = pinned("pyspark")
+    assert version("pyspark") == spark_version  # the venv's pyspark is the pinned one
+    (base,) = spark.stages()
+    image, _, tag = base.partition(":")
+    assert image in ("apache/spark", "spark")  # the ASF's image or the Docker official one
+    assert tag.split("-")[0] == spark_version, base
+    assert "python3" in tag.split("-")
+
+
+def test_hadoop_aws_matches_the_hadoop_pyspark_bundles(spark: Dockerfile) -> None:
+    hadoop = bundled_hadoop_version()
+    urls = [src for sources, _ in spark.copies() for src in sources if src.startswith("https://")]
+    aws = [u for u in urls if "/hadoop-aws/" in u]
+    assert aws == [
+        f"https://repo1.maven.org/maven2/org/apache/hadoop/hadoop-aws/{hadoop}/hadoop-aws-{hadoop}.jar"
+    ]
+    assert any("/software/amazon/awssdk/bundle/" in u for u in urls)
+    # Every download is pinned by checksum and lands among Spark's jars.
+    downloads = [rest for rest in spark.all("ADD") if "https://" in rest]
+    assert len(downloads) == len(urls) == 2
+    for rest in downloads:
+        assert re.search(r"--checksum=sha256:[0-9a-f]{64}\b", rest), rest
+        assert rest.split()[-1] == "/opt/spark/jars/"
+
+
+def test_spark_image_holds_the_entry_point_the_spark_application_names(spark: Dockerfile) -> None:
+    main = PurePosixPath(MAIN_APPLICATION_FILE.removeprefix("local://"))
+    assert main == PurePosixPath("/opt/helix/spark-jobs/run_job.py")
+    placed: dict[PurePosixPath, Path] = {}
+    for sources, destination in spark.copies():
+        for source in sources:
+            local = REPO / source
+            if local.is_dir():
+                for f in local.rglob("*"):
+                    if f.is_file():
+                        placed[PurePosixPath(destination) / f.relative_to(local).as_posix()] = f
+    assert main in placed, sorted(map(str, placed))[:10]
+    assert placed[main] == REPO / "spark-jobs" / "run_job.py"
+    assert PurePosixPath("/opt/helix/spark-jobs/helix_jobs/main.py") in placed
+    assert spark.env()["PYTHONPATH"] == "/opt/helix/spark-jobs"
+
+
+def test_spark_image_runs_as_the_uid_of_the_rendered_pods(spark: Dockerfile) -> None:
+    assert spark.final_user() == str(SPARK_UID) == "185"
+
+
+def test_spark_python_satisfies_requires_python(spark: Dockerfile) -> None:
+    """The jobs need requires-python; Spark must use an interpreter the image installs."""
+    env = spark.env()
+    python = env["PYSPARK_PYTHON"]
+    assert env["PYSPARK_DRIVER_PYTHON"] == python
+    match = re.fullmatch(r"/usr/bin/python(\d+\.\d+)", python)
+    assert match, python
+    assert match[1] in SpecifierSet(PYPROJECT["project"]["requires-python"])
+    installs = re.split(r"[\s;]+", " ".join(spark.all("RUN")))
+    assert f"python{match[1]}" in installs
+
+
+def test_operator_image_python_matches_requires_python(operator: Dockerfile) -> None:
+    stages = operator.stages()
+    assert stages and all(s == stages[0] for s in stages), stages
+    image, _, tag = stages[0].partition(":")
+    assert image == "python"
+    py = re.match(r"(\d+\.\d+\.\d+)-slim", tag)
+    assert py, f"not pinned to a full Python version: {tag}"
+    assert py[1] in SpecifierSet(PYPROJECT["project"]["requires-python"])
+
+
+def test_operator_image_contents(operator: Dockerfile) -> None:
+    env = operator.env()
+    crd_file = PurePosixPath(env["HELIX_CRD_FILE"])
+    copied = {PurePosixPath(dest): sources for sources, dest in operator.copies()}
+    assert copied[crd_file.parent] == ["crds/"]
+    assert (REPO / "crds" / crd_file.name).is_file()
+    (entrypoint,) = operator.all("ENTRYPOINT")
+    assert entrypoint == '["helix-operator"]'
+    scripts = PYPROJECT["project"]["scripts"]
+    assert {"helix-operator", "helixctl"} <= set(scripts)
+    # The Deployment and the CronJob run this image's two console scripts.
+    docs = overlay("production")
+    deployment = find(docs, "Deployment", "helix-operator")
+    cron = find(docs, "CronJob", "helix-lake-maintenance")
+    assert container(deployment["spec"]["template"], "operator")["command"] == ["helix-operator"]
+    maintain = container(cron["spec"]["jobTemplate"]["spec"]["template"], "maintain")
+    assert maintain["command"] == ["helixctl"]
+
+
+def test_operator_image_user_is_non_root_and_matches_the_pods(operator: Dockerfile) -> None:
+    user, _, group = operator.final_user().partition(":")
+    assert user.isdigit() and int(user) != 0, "a numeric non-root USER lets runAsNonRoot verify"
+    for owner, template in (
+        ("Deployment", find(overlay("production"), "Deployment")["spec"]["template"]),
+        (
+            "CronJob",
+            find(overlay("production"), "CronJob")["spec"]["jobTemplate"]["spec"]["template"],
+        ),
+    ):
+        ctx = template["spec"]["securityContext"]
+        assert str(ctx["runAsUser"]) == user, owner
+        assert str(ctx["runAsGroup"]) == group, owner
+
+
+@pytest.mark.parametrize("name", ["operator", "spark"])
+def test_build_context_ignores_the_rest_of_the_repository(name: str) -> None:
+    """The context is the repository root; each Dockerfile's own ignore file keeps .venv out."""
+    text = (IMAGES / name / "Dockerfile.dockerignore").read_text()
+    ignore = [line.strip() for line in text.splitlines() if line.strip()[:1] not in ("", "#")]
+    assert ignore[0] == "*"
+    sources = {
+        src.rstrip("/")
+        for sources, _ in Dockerfile.read(IMAGES / name / "Dockerfile").copies()
+        for src in sources
+        if not src.startswith("https://")
+    }
+    assert sources <= {
+        line.removeprefix("!").rstrip("/") for line in ignore if line.startswith("!")
+    }
