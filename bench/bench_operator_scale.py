@@ -25,7 +25,7 @@ from typing import Any
 from kubernetes_asyncio import client, config, watch
 
 from tests.e2e.controlplane import ControlPlane
-from tests.e2e.harness import OPERATOR_NAMESPACE, ROOT, Operator
+from tests.e2e.harness import OPERATOR_NAMESPACE, ROOT, Cluster, Operator
 from tests.operator.helpers import job_doc
 
 NS = "bench"
@@ -187,10 +187,12 @@ def main() -> None:
             "wait", "--for=condition=Established", "crd/helixbatchjobs.batch.helixagent.io"
         )
         cp.kubectl_ok("create", "namespace", OPERATOR_NAMESPACE)
-        cp.kubectl_ok("create", "namespace", NS)
         cp.kubectl_ok("apply", "-f", str(ROOT / "manifests" / "base" / "operator-rbac.yaml"))
+        Cluster(cp, NS)  # the namespace, and the operator's RoleBinding in it
         kubeconfig = cp.kubeconfig_for_service_account(OPERATOR_NAMESPACE, "helix-operator")
-        op = Operator(cp, kubeconfig, "bench", HELIX_RESYNC_SECONDS="10", HELIX_LOG_LEVEL="WARNING")
+        op = Operator(
+            cp, kubeconfig, "bench", NS, HELIX_RESYNC_SECONDS="10", HELIX_LOG_LEVEL="WARNING"
+        )
         try:
             time.sleep(3)
             result = asyncio.run(scenario(cp, op, args.jobs, args.present))

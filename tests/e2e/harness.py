@@ -34,12 +34,15 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0) ->
 class Operator:
     """``helix-operator`` in a subprocess, authenticated as its own ServiceAccount."""
 
-    def __init__(self, cp: ControlPlane, kubeconfig: Path, name: str, **env: str) -> None:
+    def __init__(
+        self, cp: ControlPlane, kubeconfig: Path, name: str, namespace: str, **env: str
+    ) -> None:
         self.cp = cp
         self.name = name
         self.log_path = cp.workdir / f"operator-{name}-{time.monotonic_ns()}.log"
         self.port = free_port()
         settings = {
+            "HELIX_NAMESPACES": namespace,
             "HELIX_RESYNC_SECONDS": "1",
             "HELIX_LEASE_SECONDS": "3",
             "HELIX_MISSING_DRIVER_GRACE_SECONDS": "2",
@@ -80,11 +83,17 @@ class Operator:
 
 
 class Cluster:
-    """kubectl helpers for one test namespace."""
+    """kubectl helpers for one test namespace, served by the operator through a RoleBinding
+    of its ClusterRole, as manifests/base/operator-rbac.yaml does for its own namespace."""
 
     def __init__(self, cp: ControlPlane, namespace: str) -> None:
         self.cp = cp
         self.ns = namespace
+        cp.kubectl_ok("create", "namespace", namespace)
+        cp.kubectl_ok(
+            "create", "rolebinding", "helix-operator", "-n", namespace,
+            "--clusterrole=helix-operator", f"--serviceaccount={OPERATOR_NAMESPACE}:helix-operator",
+        )  # fmt: skip
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         result = self.cp.kubectl("get", kind, name, "-n", self.ns, "-o", "json")
@@ -111,7 +120,9 @@ class Cluster:
             status = self.status(job)
             return status if status.get("phase") == phase else None
 
-        return wait_for(f"{job} to be {phase} (now {self.status(job).get('phase')})", reached, timeout)
+        return wait_for(
+            f"{job} to be {phase} (now {self.status(job).get('phase')})", reached, timeout
+        )
 
     def start_driver(self, app_name: str, sidecar: bool = False) -> str:
         """Create the driver pod spark-operator would create for the SparkApplication."""

@@ -50,14 +50,12 @@ def installed(control_plane: ControlPlane) -> Path:
 
 @pytest.fixture
 def cluster(control_plane: ControlPlane, installed: Path) -> Cluster:
-    ns = f"e2e-{uuid.uuid4().hex[:8]}"
-    control_plane.kubectl_ok("create", "namespace", ns)
-    return Cluster(control_plane, ns)
+    return Cluster(control_plane, f"e2e-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture
-def operator(control_plane: ControlPlane, installed: Path) -> Iterator[Operator]:
-    op = Operator(control_plane, installed, "op-a")
+def operator(control_plane: ControlPlane, installed: Path, cluster: Cluster) -> Iterator[Operator]:
+    op = Operator(control_plane, installed, "op-a", cluster.ns)
     yield op
     op.stop()
     assert "Forbidden" not in op.log(), op.log()[-3000:]
@@ -163,7 +161,7 @@ def test_deletion_cancels_and_garbage_collects(cluster: Cluster, operator: Opera
 def test_deletion_while_operator_is_down(
     control_plane: ControlPlane, installed: Path, cluster: Cluster
 ) -> None:
-    op = Operator(control_plane, installed, "op-down")
+    op = Operator(control_plane, installed, "op-down", cluster.ns)
     try:
         job(cluster, "orphan")
         cluster.wait_phase("orphan", "Submitted")
@@ -173,7 +171,7 @@ def test_deletion_while_operator_is_down(
     body = cluster.get("hbj", "orphan")
     assert body is not None and body["metadata"].get("deletionTimestamp")  # held by the finalizer
     assert cluster.get("sparkapplication", "orphan-1") is not None
-    op = Operator(control_plane, installed, "op-back")
+    op = Operator(control_plane, installed, "op-back", cluster.ns)
     try:
         try:
             wait_for("job gone", lambda: cluster.get("hbj", "orphan") is None, timeout=30)
@@ -190,19 +188,23 @@ def test_restart_in_every_phase_keeps_one_application_per_attempt(
 ) -> None:
     def restart(op: Operator) -> Operator:
         op.kill()
-        return Operator(control_plane, installed, "op-r")
+        return Operator(control_plane, installed, "op-r", cluster.ns)
 
-    op = Operator(control_plane, installed, "op-r")
+    op = Operator(control_plane, installed, "op-r", cluster.ns)
     try:
         job(cluster, "phoenix", backoffLimit=1)
-        cluster.wait_phase("phoenix", "Submitted")
+        try:
+            cluster.wait_phase("phoenix", "Submitted")
+        except AssertionError:
+            print(op.log()[-6000:])
+            raise
         op = restart(op)
         pod = cluster.start_driver("phoenix-1")
         cluster.set_pod_status(pod, "Running", running_state())
         cluster.wait_phase("phoenix", "Running")
         op.kill()
         cluster.set_pod_status(pod, "Failed", terminated_state(1, "Error"))  # while down
-        op = Operator(control_plane, installed, "op-r")
+        op = Operator(control_plane, installed, "op-r", cluster.ns)
         wait_for("retry attempt", lambda: cluster.status("phoenix").get("attempt") == 2, timeout=30)
         op = restart(op)
         pod2 = cluster.start_driver("phoenix-2")
@@ -275,8 +277,8 @@ def test_ttl_after_finished(cluster: Cluster, operator: Operator) -> None:
 def test_two_replicas_only_one_acts(
     control_plane: ControlPlane, installed: Path, cluster: Cluster
 ) -> None:
-    first = Operator(control_plane, installed, "replica-1")
-    second = Operator(control_plane, installed, "replica-2")
+    first = Operator(control_plane, installed, "replica-1", cluster.ns)
+    second = Operator(control_plane, installed, "replica-2", cluster.ns)
     try:
         job(cluster, "shared")
         cluster.wait_phase("shared", "Submitted")
