@@ -1,6 +1,6 @@
 """Render + decide per second on one core: the operator's own work per reconcile.
 
-    .venv/bin/python bench/bench_operator.py
+    taskset -c 0 .venv/bin/python -m bench.bench_operator
 
 Each iteration does what one reconcile does besides API calls: read the job (defaults
 included), observe a driver pod, decide, and render the SparkApplication of the attempt.
@@ -16,24 +16,13 @@ from helix_batch.lifecycle import decide, observe_driver
 from helix_batch.render import render_spark_application
 from helix_batch.settings import Settings
 from helix_batch.spec import load_job
+from tests.operator.helpers import job_doc
 
 SETTINGS = Settings()
-JOB = {
-    "apiVersion": "batch.helixagent.io/v1alpha1",
-    "kind": "HelixBatchJob",
-    "metadata": {"name": "entities-jan", "namespace": "analytics", "uid": "u-1", "generation": 1},
-    "spec": {
-        "type": "EntityExtraction",
-        "input": {
-            "uri": "s3a://lake/conversations/",
-            "startDate": "2026-01-01",
-            "endDate": "2026-01-31",
-        },
-        "output": {"uri": "s3a://lake/analytics/entities/"},
-        "parameters": {"minConfidence": 0.7, "entityTypes": ["PERSON", "ORG"]},
-        "spark": {"executor": {"instances": 4, "memory": "4g", "cores": 2}},
-    },
-}
+JOB = job_doc(
+    parameters={"minConfidence": 0.7, "entityTypes": ["PERSON", "ORG"]},
+    spark={"executor": {"instances": 4, "memory": "4g", "cores": 2}},
+)
 POD = {
     "metadata": {"name": "entities-jan-1-driver", "labels": {"batch.helixagent.io/attempt": "1"}},
     "status": {

@@ -28,13 +28,18 @@ def load_manifest(stream: IO[str]) -> dict[str, object]:
 @click.command()
 @click.option("-f", "--filename", type=click.File("r"), required=True, help="HelixBatchJob YAML")
 @click.option("--attempt", type=click.IntRange(min=1), default=1, show_default=True)
-def render(filename: IO[str], attempt: int) -> None:
+@click.option(
+    "--uid",
+    default="00000000-0000-0000-0000-000000000000",
+    show_default=True,
+    help="The job's uid, when the file does not carry one (the API server assigns it).",
+)
+def render(filename: IO[str], attempt: int, uid: str) -> None:
     """Print the SparkApplication the operator would create for a job."""
     try:
         job = load_job(load_manifest(filename), Settings.from_env())
     except SpecError as err:
         raise click.ClickException(f"invalid HelixBatchJob: {err}") from None
     if not job.uid:
-        # Not from the API server: show where the owner's uid will go.
-        job = dataclasses.replace(job, uid="<uid of the HelixBatchJob>")
+        job = dataclasses.replace(job, uid=uid)
     yaml.safe_dump(render_spark_application(job, attempt), sys.stdout, sort_keys=False)

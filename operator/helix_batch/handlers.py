@@ -49,6 +49,9 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
     settings.persistence.finalizer = f"{GROUP}/cancel"
+    # Serve the namespaces we are told and the resources present at startup: no cluster-wide
+    # list/watch of namespaces and CRDs, so RBAC can stay namespaced.
+    settings.scanning.disabled = True
     settings.posting.level = logging.WARNING  # our own Events say what matters
     settings.execution.max_workers = 4
     settings.watching.server_timeout = 300

@@ -4,11 +4,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from .controlplane import ControlPlane
+from tests.e2e.harness import Operator
 
 
-@pytest.fixture(scope="session")
-def control_plane() -> Iterator[ControlPlane]:
-    """A real etcd + kube-apiserver + kube-controller-manager shared by the whole session."""
-    with ControlPlane() as cp:
-        yield cp
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test shows the logs of the operators it ran."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.failed:
+        for op in Operator.started:
+            report.sections.append((f"operator {op.name} log", op.log()[-6000:]))
+    if report.when == "teardown":
+        Operator.started.clear()

@@ -8,6 +8,7 @@ no kubelet: pods are stored and admitted but never run.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -24,14 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "tests" / "controlplane" / "build.sh"
 
-# Canonical names since Kubernetes 1.28 (the short ones like "garbagecollector" are aliases).
+# The names kube-controller-manager 1.36 lists (short ones like "garbagecollector" are aliases).
 CONTROLLERS = (
     "garbage-collector-controller",
     "namespace-controller",
@@ -41,8 +42,18 @@ CONTROLLERS = (
     "serviceaccount-controller",
 )
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+# Every request of a ServiceAccount, at Metadata level: what the tests prove RBAC against.
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
+  - level: None
+"""
 SPARK_CRD_NAME = "sparkapplications.sparkoperator.k8s.io"
 START_TIMEOUT = 60.0
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
 
 class ControlPlaneError(RuntimeError):
@@ -164,6 +175,12 @@ def write_kubeconfig(path: Path, server: str, ca_cert: Path, user: dict[str, str
     return path
 
 
+def _die_with_parent() -> None:
+    # If the test process is killed outright (no teardown), the kernel kills the child too.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class Process:
     """A child process in its own process group, its output going to a log file."""
 
@@ -177,6 +194,7 @@ class Process:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
     def alive(self) -> bool:
@@ -224,6 +242,22 @@ class ControlPlane:
         if self._kubeconfig is None:
             raise ControlPlaneError("control plane not started")
         return self._kubeconfig
+
+    @property
+    def audit_log(self) -> Path:
+        return self.workdir / "audit.log"
+
+    def audit_events(self, username: str) -> list[dict[str, Any]]:
+        """The audit records of one user's requests so far."""
+        if not self.audit_log.exists():
+            return []
+        events = (json.loads(line) for line in self.audit_log.read_text().splitlines() if line)
+        return [e for e in events if e.get("user", {}).get("username") == username]
+
+    @staticmethod
+    def _write(path: Path, text: str) -> Path:
+        path.write_text(text)
+        return path
 
     @property
     def spark_crd_path(self) -> Path | None:
@@ -293,7 +327,12 @@ class ControlPlane:
                 f"--client-ca-file={pki.ca_cert}",
                 "--authorization-mode=RBAC",
                 # PodSecurity is on by default; named so that turning it off is a visible change.
-                "--enable-admission-plugins=PodSecurity",
+                # OwnerReferencesPermissionEnforcement: owner references that block deletion
+                # need rights on the owner's finalizers, as on hardened clusters.
+                "--enable-admission-plugins=PodSecurity,OwnerReferencesPermissionEnforcement",
+                f"--audit-policy-file={self._write(self.workdir / 'audit-policy.yaml', AUDIT_POLICY)}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-mode=blocking",
                 # Lets a privileged pod reach admission, so PodSecurity is what rejects it.
                 "--allow-privileged=true",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",

@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from tests.e2e.controlplane import ControlPlane, free_port
 
@@ -33,6 +33,8 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0) ->
 
 class Operator:
     """``helix-operator`` in a subprocess, authenticated as its own ServiceAccount."""
+
+    started: ClassVar[list[Operator]] = []
 
     def __init__(
         self, cp: ControlPlane, kubeconfig: Path, name: str, namespace: str, **env: str
@@ -64,6 +66,7 @@ class Operator:
             stderr=subprocess.STDOUT,
             cwd=ROOT,
         )
+        Operator.started.append(self)
 
     def log(self) -> str:
         return self.log_path.read_text()
@@ -110,6 +113,18 @@ class Cluster:
 
     def apply(self, doc: dict[str, Any]) -> subprocess.CompletedProcess[str]:
         return self.cp.kubectl("apply", "-n", self.ns, "-f", "-", input=json.dumps(doc))
+
+    def patch_job(self, job: str, patch: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        return self.cp.kubectl(
+            "patch", "hbj", job, "-n", self.ns, "--type=merge", "-p", json.dumps(patch)
+        )
+
+    def event_reasons(self, job: str) -> list[str]:
+        selector = f"involvedObject.name={job}"
+        out = self.cp.kubectl_ok(
+            "get", "events", "-n", self.ns, "--field-selector", selector, "-o", "json"
+        )
+        return [e["reason"] for e in json.loads(out)["items"]]
 
     def status(self, job: str) -> dict[str, Any]:
         body = self.get("hbj", job)

@@ -144,10 +144,6 @@ def spark_application(name: str, namespace: str, executor_instances: object) -> 
 
 def test_spark_application_crd_validates(control_plane: ControlPlane, namespace: str) -> None:
     cp = control_plane
-    if cp.spark_crd_path is None:
-        pytest.skip(
-            "spark-operator SparkApplication CRD not available (see tests/controlplane/build.sh)"
-        )
     cp.apply_spark_crd()
 
     cp.kubectl_ok("create", "-f", "-", input=manifest(spark_application("good", namespace, 1)))

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from helix_batch.render import DRIVER_CONTAINER, LABEL_ATTEMPT, LABEL_JOB
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+SAMPLES = sorted(
+    p
+    for p in (Path(__file__).parents[2] / "manifests" / "samples").glob("*.yaml")
+    if p.name != "kustomization.yaml"
+)
 
 
 def at(seconds: float) -> datetime:

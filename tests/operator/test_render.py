@@ -22,9 +22,8 @@ from helix_batch.render import (
 )
 from helix_batch.settings import Settings
 from helix_batch.spec import SpecError, load_job, validate
-from tests.operator.helpers import job_doc
+from tests.operator.helpers import SAMPLES, job_doc
 
-SAMPLES = sorted(Path(__file__).parents[2].joinpath("manifests", "samples").glob("*.yaml"))
 SETTINGS = Settings(spark_image="registry.example/helix-spark:1", spark_version="4.0.1")
 
 
