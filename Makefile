@@ -27,7 +27,7 @@ fmt: venv
 	$(BIN)/ruff check --fix .
 
 controlplane:
-	tests/controlplane/build.sh
+	bash tests/controlplane/build.sh > /dev/null
 
 test: venv lint controlplane
 	$(BIN)/python -m pytest
