@@ -12,7 +12,7 @@ record is the UTC date of its ``started_at`` (``snapshot_at`` for entity snapsho
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Union
@@ -163,7 +163,9 @@ class Dataset:
     file_prefix: str
 
 
-CONVERSATIONS = Dataset("conversations", CONVERSATION, "conversation_id", "started_at", "conversation_")
+CONVERSATIONS = Dataset(
+    "conversations", CONVERSATION, "conversation_id", "started_at", "conversation_"
+)
 DEBATES = Dataset("debates", DEBATE, "debate_id", "started_at", "debate_")
 ENTITIES = Dataset("entities", ENTITY_SNAPSHOT, "snapshot_id", "snapshot_at", "entities_snapshot_")
 DATASETS: Mapping[str, Dataset] = {d.name: d for d in (CONVERSATIONS, DEBATES, ENTITIES)}
@@ -209,21 +211,24 @@ def _check(value: Any, kind: Type, where: str) -> list[str]:
     if isinstance(kind, Array):
         if not isinstance(value, list):
             return [f"{where}: expected a list"]
-        return [e for i, item in enumerate(value) for e in _check(item, kind.element, f"{where}[{i}]")]
+        return [
+            e for i, item in enumerate(value) for e in _check(item, kind.element, f"{where}[{i}]")
+        ]
     if isinstance(kind, Map):
         if not isinstance(value, dict):
             return [f"{where}: expected an object"]
-        return [e for k, v in value.items() if v is not None for e in _check(v, kind.value, f"{where}.{k}")]
-    ok = {
-        STRING: lambda v: isinstance(v, str),
-        LONG: lambda v: isinstance(v, int) and not isinstance(v, bool),
-        DOUBLE: lambda v: isinstance(v, int | float)
-        and not isinstance(v, bool)
-        and math.isfinite(v),
-        BOOLEAN: lambda v: isinstance(v, bool),
-        TIMESTAMP: _is_timestamp,
-    }[kind](value)
+        return [
+            e
+            for k, v in value.items()
+            if v is not None
+            for e in _check(v, kind.value, f"{where}.{k}")
+        ]
+    ok = _SCALARS[kind](value)
     return [] if ok else [f"{where}: expected {kind}, got {value!r:.40}"]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_timestamp(value: Any) -> bool:
@@ -234,3 +239,12 @@ def _is_timestamp(value: Any) -> bool:
     except ValueError:
         return False
     return True
+
+
+_SCALARS: Mapping[str, Callable[[Any], bool]] = {
+    STRING: lambda v: isinstance(v, str),
+    LONG: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    DOUBLE: _is_number,
+    BOOLEAN: lambda v: isinstance(v, bool),
+    TIMESTAMP: _is_timestamp,
+}

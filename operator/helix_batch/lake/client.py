@@ -83,14 +83,24 @@ class DataLake:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def archive(self, dataset: Dataset, record: Any, overwrite: bool = False) -> str:
-        """Store one record raw; returns "created", "unchanged" or "overwritten"."""
+    def archive(
+        self,
+        dataset: Dataset,
+        record: Any,
+        overwrite: bool = False,
+        manifests: dict[date, layout.Manifest | None] | None = None,
+    ) -> str:
+        """Store one record raw; returns "created", "unchanged" or "overwritten".
+
+        ``manifests``: the days' manifests already read by the caller (bulk archiving reads
+        each day's manifest once); absent days are read here.
+        """
         record_id, day = self._check(dataset, record)
         body = encode(record)
         if len(body) > self.max_record_bytes:
             raise InvalidRecord(f"record {record_id} is {len(body)} bytes, over the limit")
         key = raw_key(dataset, day, record_id)
-        if day < utc_today() and self._compacted(dataset, day, record_id):
+        if day < utc_today() and self._compacted(dataset, day, record_id, manifests):
             return self._archive_compacted(dataset, day, record, overwrite)
         if self.storage.create(key, body):
             return CREATED
@@ -124,8 +134,17 @@ class DataLake:
         except NotFound:
             return None
 
-    def _compacted(self, dataset: Dataset, day: date, record_id: str) -> bool:
-        manifest = self._manifest(dataset, day)
+    def _compacted(
+        self,
+        dataset: Dataset,
+        day: date,
+        record_id: str,
+        manifests: dict[date, layout.Manifest | None] | None = None,
+    ) -> bool:
+        if manifests is not None and day in manifests:
+            manifest = manifests[day]
+        else:
+            manifest = self._manifest(dataset, day)
         return manifest is not None and layout.raw_name(dataset.file_prefix, record_id) in (
             manifest.replaced
         )
@@ -148,9 +167,23 @@ class DataLake:
     def archive_many(
         self, dataset: Dataset, items: Iterable[Any], overwrite: bool = False
     ) -> Counter[str]:
-        """Archive many records with bounded concurrency; counts of each outcome."""
+        """Archive many records with bounded concurrency; counts of each outcome.
+
+        Each past day's manifest is read once for the whole batch, not once per record.
+        """
+        batch = list(items)
+        today = utc_today()
+        days: set[date] = set()
+        for record in batch:
+            try:
+                days.add(records.parse_timestamp(record[dataset.time_field]).date())
+            except (TypeError, KeyError, ValueError):
+                continue  # archive() reports the bad record
+        manifests = {d: self._manifest(dataset, d) for d in days if d < today}
         outcomes = bounded_map(
-            lambda r: self.archive(dataset, r, overwrite), items, self.storage.concurrency
+            lambda r: self.archive(dataset, r, overwrite, manifests),
+            batch,
+            self.storage.concurrency,
         )
         return Counter(outcomes)
 

@@ -316,12 +316,14 @@ def _finish(
 ) -> None:
     """Delete replaced originals (in batches), then staged or superseded compacted files."""
     dataset, day = state.dataset, state.day
-    leftovers = state.leftover_replaced()
-    for start in range(0, len(leftovers), options.delete_batch):
-        chunk = leftovers[start : start + options.delete_batch]
-        storage.delete_many((in_day(dataset, day, n) for n in chunk), batch=options.delete_batch)
-        report.raw_deleted += len(chunk)
-        steps.reached("compact:raw-deleted")
+    leftovers = [in_day(dataset, day, n) for n in state.leftover_replaced()]
+
+    storage.delete_many(
+        leftovers,
+        batch=options.delete_batch,
+        on_batch=lambda _: steps.reached("compact:raw-deleted"),
+    )
+    report.raw_deleted += len(leftovers)
     unlisted = state.unlisted_compacted()
     if unlisted:
         storage.delete_many(in_day(dataset, day, n) for n in unlisted)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -73,6 +73,10 @@ class LocalStorage(Storage):
                 continue
         raise StorageError(f"could not create folder for {target}")
 
+    def get_many(self, keys: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """Sequential: reads from the page cache are CPU-bound, threads only add GIL churn."""
+        return ((key, self.get(key)) for key in keys)
+
     def head(self, key: str) -> ObjectInfo | None:
         try:
             stat = self.path(key).stat()
@@ -99,7 +103,9 @@ class LocalStorage(Storage):
             if entry.is_dir(follow_symlinks=False):
                 yield from self._walk(Path(entry.path), f"{key_prefix}{entry.name}/", "")
             elif entry.is_file(follow_symlinks=False):
-                yield _info(f"{key_prefix}{entry.name}", entry)
+                info = _info(f"{key_prefix}{entry.name}", entry)
+                if info is not None:
+                    yield info
 
     def list_level(self, prefix: str) -> Listing:
         check_prefix(prefix)
@@ -117,7 +123,9 @@ class LocalStorage(Storage):
             if entry.is_dir(follow_symlinks=False):
                 folders.append(f"{prefix}{entry.name}/")
             elif entry.is_file(follow_symlinks=False):
-                objects.append(_info(f"{prefix}{entry.name}", entry))
+                info = _info(f"{prefix}{entry.name}", entry)
+                if info is not None:
+                    objects.append(info)
         return Listing(tuple(objects), tuple(folders))
 
     def _delete_batch(self, keys: Sequence[str]) -> None:
@@ -144,6 +152,10 @@ class LocalStorage(Storage):
             folder = folder.parent
 
 
-def _info(key: str, entry: os.DirEntry[str]) -> ObjectInfo:
-    stat = entry.stat(follow_symlinks=False)
+def _info(key: str, entry: os.DirEntry[str]) -> ObjectInfo | None:
+    """None when the file was deleted between the folder scan and the stat."""
+    try:
+        stat = entry.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return None
     return ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))

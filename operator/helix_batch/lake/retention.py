@@ -13,6 +13,7 @@ the rest. The audit record (see ``audit``) lists every key before any is deleted
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -20,13 +21,13 @@ from typing import Any
 
 from helix_batch.lake.audit import audit_key, write_audit
 from helix_batch.lake.compaction import new_run_id, utc_today
-from helix_batch.lake.errors import InvalidKey, PolicyError
+from helix_batch.lake.errors import InvalidKey, NotFound, PolicyError
 from helix_batch.lake.faults import Steps
 from helix_batch.lake.keys import under
-from helix_batch.lake.partitions import list_days, load_day
-from helix_batch.lake.paths import ANALYTICS, day_prefix, in_day, manifest_key
+from helix_batch.lake.partitions import list_days
+from helix_batch.lake.paths import ANALYTICS, day_prefix, manifest_key
 from helix_batch.lake.storage import DELETE_BATCH, Storage
-from helix_jobs import records
+from helix_jobs import layout, records
 from helix_jobs.records import Dataset
 
 HARD_FLOOR_DAYS = 1  # no setting can delete today's or yesterday's partitions
@@ -158,7 +159,6 @@ def retain(
 
 def _audit_body(report: RetentionReport, rules: RetentionRules) -> dict[str, Any]:
     return {
-        "lake_root_relative": True,
         "rules": {
             "max_age_days": dict(rules.max_age_days),
             "floor_days": rules.floor_days,
@@ -213,14 +213,18 @@ def _remove(storage: Storage, removal: Removal, batch: int, steps: Steps) -> Non
     if removal.day is not None:
         dataset = records.DATASETS[removal.what]
         day = date.fromisoformat(removal.day)
-        state = load_day(storage, dataset, day)
-        replaced = [in_day(dataset, day, n) for n in state.leftover_replaced()]
+        manifest = manifest_key(dataset, day)
+        replaced: list[str] = []
+        if manifest in remaining:
+            with contextlib.suppress(NotFound):  # a run killed after deleting it
+                names = layout.Manifest.from_json(storage.get(manifest)).replaced
+                replaced = [k for k in remaining if k.rpartition("/")[2] in names]
         storage.delete_many(replaced, batch=batch)
         steps.reached("retain:replaced-deleted")
-        storage.delete(manifest_key(dataset, day))
+        storage.delete(manifest)
         steps.reached("retain:manifest-deleted")
-        gone = {*replaced, manifest_key(dataset, day)}
+        gone = {*replaced, manifest}
         remaining = [k for k in remaining if k not in gone]
-    for start in range(0, len(remaining), batch):
-        storage.delete_many(remaining[start : start + batch], batch=batch)
-        steps.reached("retain:batch-deleted")
+    storage.delete_many(
+        remaining, batch=batch, on_batch=lambda _: steps.reached("retain:batch-deleted")
+    )

@@ -8,7 +8,7 @@ the root. Both backends behave the same; ``tests/lake`` runs one suite against b
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -70,12 +70,26 @@ class Storage(abc.ABC):
     def delete(self, key: str) -> None:
         self._delete_batch([key])
 
-    def delete_many(self, keys: Iterable[str], batch: int = DELETE_BATCH) -> int:
-        """Delete keys in batches (concurrently); returns how many keys were requested."""
+    def delete_many(
+        self,
+        keys: Iterable[str],
+        batch: int = DELETE_BATCH,
+        on_batch: Callable[[Sequence[str]], None] | None = None,
+    ) -> int:
+        """Delete keys in batches, ``concurrency`` batches at a time; returns the key count.
+
+        ``on_batch`` is called after each batch is gone (an exception there stops the rest).
+        """
         if not 1 <= batch <= DELETE_BATCH:
             raise ValueError(f"batch size must be 1..{DELETE_BATCH}")
         batches = list(_chunks(list(keys), batch))
-        run_all(self._delete_batch, batches, self.concurrency)
+
+        def one(chunk: Sequence[str]) -> None:
+            self._delete_batch(chunk)
+            if on_batch is not None:
+                on_batch(chunk)
+
+        run_all(one, batches, self.concurrency)
         return sum(len(b) for b in batches)
 
     def atomic_create(self) -> bool:
