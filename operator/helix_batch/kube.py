@@ -144,9 +144,7 @@ class KubeApi:
     async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         # Raw JSON: the generated V1Pod models cost more than the whole decision. Without
         # preloading, errors come back as a response (a Status object) instead of an exception.
-        response: Any = await self.core.read_namespaced_pod(
-            name, namespace, _preload_content=False
-        )
+        response: Any = await self.core.read_namespaced_pod(name, namespace, _preload_content=False)
         body = await response.read()
         if response.status == 404:
             return None
