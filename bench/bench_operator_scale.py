@@ -196,6 +196,9 @@ def main() -> None:
         try:
             time.sleep(3)
             result = asyncio.run(scenario(cp, op, args.jobs, args.present))
+        except BaseException:
+            print(op.log()[-4000:])
+            raise
         finally:
             op.stop()
     print(json.dumps(result, indent=2))

@@ -8,6 +8,8 @@ import logging
 import os
 import socket
 import sys
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -71,43 +73,61 @@ async def _run(settings: Settings) -> None:
     runner = await _serve_probes(settings, state)
     namespace = os.environ.get("POD_NAMESPACE", "default")
     identity = os.environ.get("POD_NAME", socket.gethostname()) + f"-{os.getpid()}"
-    stop = asyncio.Event()
-
-    async def lead() -> None:
-        state["leader"] = True
-        log.info("became leader as %s", identity)
+    elected = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    threading.Thread(
+        target=_elect,
+        args=(settings, namespace, identity, lambda: loop.call_soon_threadsafe(elected.set)),
+        name="leader-election",
+        daemon=True,
+    ).start()
+    await elected.wait()
+    state["leader"] = True
+    log.info("became leader as %s", identity)
+    try:
         await kopf.operator(
             clusterwide=not settings.namespaces,
             namespaces=list(settings.namespaces),
-            stop_flag=stop,
             standalone=True,  # replicas coordinate through the Lease, not kopf peering
         )
-        # Stopped by a signal: hand the lease over at once instead of letting it expire.
+    finally:
+        await runner.cleanup()
+    # Stopped by a signal: hand the lease over at once instead of letting it expire, and
+    # exit without waiting for the election thread, which would go on renewing.
+    async with client.ApiClient() as api_client:
         await _release(api_client, namespace, identity)
-        os._exit(0)
+    os._exit(0)
+
+
+def _elect(
+    settings: Settings, namespace: str, identity: str, on_elected: Callable[[], None]
+) -> None:
+    """Leader election in a thread and event loop of its own: however busy the operator's
+    loop gets, renewals are never late."""
+
+    async def started() -> None:
+        on_elected()
 
     async def lost() -> None:
         # Like client-go: a replica that lost the lease exits and starts over as a standby.
         log.error("lost leadership; exiting")
         os._exit(1)
 
-    async with client.ApiClient() as api_client:
-        lock = LeaseLock(LEASE_NAME, namespace, identity, api_client)
-        election = leaderelection.LeaderElection(
-            electionconfig.Config(
-                lock,
-                lease_duration=settings.lease_seconds,
-                renew_deadline=settings.lease_seconds * 2 / 3,
-                retry_period=max(1.0, settings.lease_seconds / 5),
-                onstarted_leading=lead,
-                onstopped_leading=lost,
+    async def run() -> None:
+        async with client.ApiClient() as api_client:
+            election = leaderelection.LeaderElection(
+                electionconfig.Config(
+                    LeaseLock(LEASE_NAME, namespace, identity, api_client),
+                    lease_duration=settings.lease_seconds,
+                    renew_deadline=settings.lease_seconds * 2 / 3,
+                    retry_period=max(1.0, settings.lease_seconds / 5),
+                    onstarted_leading=started,
+                    onstopped_leading=lost,
+                )
             )
-        )
-        try:
             await election.run()
-        finally:
-            stop.set()
-            await runner.cleanup()
+
+    asyncio.run(run())
 
 
 async def _release(api_client: client.ApiClient, namespace: str, identity: str) -> None:
