@@ -65,7 +65,7 @@ MODELS: tuple[Model, ...] = (
 )
 PROVIDERS = tuple(dict.fromkeys(m.provider for m in MODELS))
 
-THEMES: dict[str, tuple[str, ...]] = {
+THEMES: dict[str, list[str]] = {
     "kubernetes": (
         "cluster pod deployment node scheduler namespace ingress helm container replica "
         "autoscaling kubelet manifest rollout daemonset"
@@ -195,7 +195,6 @@ class _Generator:
         return f"{stem} {rng.choice(_SUFFIX[kind])}"
 
     def run(self) -> Iterator[GeneratedRecord]:
-        rng = self.rng
         # Weekdays get more traffic than weekends; each day gets its exact share.
         weights = [0.6 if d.weekday() >= 5 else 1.0 for d in self.days]
         total_w = sum(weights)
@@ -210,7 +209,6 @@ class _Generator:
                 yield self._emit(records.CONVERSATIONS, conversation, day)
                 if debate is not None:
                     yield self._emit(records.DEBATES, debate, day)
-        del rng
 
     def _time_of_day(self) -> int:
         hour = bisect_left(_HOUR_WEIGHTS, self.rng.random() * _HOUR_WEIGHTS[-1])
@@ -261,7 +259,7 @@ class _Generator:
         ranks = [members[i] for i in _zipf(rng, cum, on_theme)] + _zipf(
             rng, self.all_cum, count - on_theme
         )
-        out = []
+        out: list[dict[str, Any]] = []
         for rank in ranks:
             entity_id, kind, name, base = self.entities[rank]
             confidence = min(max(rng.gauss(base, 0.08), 0.05), 1.0)

@@ -101,7 +101,9 @@ class Manifest:
         if body.get("version") != MANIFEST_VERSION:
             raise ValueError(f"unsupported manifest version {body.get('version')!r}")
         known = {"version", "run_id", "created_at", "files", "replaced"}
-        files = tuple(CompactedFile(str(f["name"]), int(f["records"]), int(f["bytes"])) for f in body["files"])
+        files = tuple(
+            CompactedFile(str(f["name"]), int(f["records"]), int(f["bytes"])) for f in body["files"]
+        )
         for f in files:
             if not f.name.startswith(COMPACTED_DIR + "/") or ".." in f.name:
                 raise ValueError(f"manifest lists a file outside {COMPACTED_DIR}/: {f.name!r}")

@@ -44,7 +44,9 @@ def spark_type(kind: records.Type) -> DataType:
 def struct_type(struct: records.Struct) -> StructType:
     # Everything is nullable: Spark does not enforce nullability when reading, the
     # required-field check below does.
-    return StructType([StructField(f.name, spark_type(f.type), nullable=True) for f in struct.fields])
+    return StructType(
+        [StructField(f.name, spark_type(f.type), nullable=True) for f in struct.fields]
+    )
 
 
 def missing_required(value: Column, struct: records.Struct) -> Column:

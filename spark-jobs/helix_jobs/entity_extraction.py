@@ -1,0 +1,87 @@
+"""Entities mentioned in conversations, with the seed's output schema.
+
+Output (Parquet, partitioned by entity_type): entity_id string, entity_type string, name
+string, mention_count int, conversations array<string> (sorted ids), avg_confidence float,
+max_confidence float, first_seen timestamp, last_seen timestamp (of the conversations'
+started_at), importance_score float = ln(mention_count) * avg_confidence.
+
+A mention counts when its confidence >= minConfidence and its type is in entityTypes. An
+entity's name and type are those of its latest mention (ties: the greater name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from helix_jobs import records
+from helix_jobs.job import Job, Param, count_rows, listed, number, observed_rows, one_of
+
+
+def mentions(conversations: DataFrame) -> DataFrame:
+    """One row per entity mention: conversation_id, started_at and the mention's fields."""
+    return conversations.select(
+        "conversation_id", "started_at", F.explode("entities").alias("e")
+    ).select("conversation_id", "started_at", "e.*")
+
+
+def latest_name_and_type() -> Column:
+    return F.max(F.struct("started_at", "name", "entity_type"))
+
+
+def run(
+    spark: SparkSession, conversations: DataFrame, output: str, p: Mapping[str, Any]
+) -> dict[str, Any]:
+    kept = mentions(conversations).where(
+        (F.col("confidence") >= p["minConfidence"])
+        & F.col("entity_type").isin(list(p["entityTypes"]))
+    )
+    entities = kept.groupBy("entity_id").agg(
+        latest_name_and_type().alias("latest"),
+        F.count(F.lit(1)).alias("mentions"),
+        F.array_sort(F.collect_set("conversation_id")).alias("conversations"),
+        F.avg("confidence").alias("avg_confidence"),
+        F.max("confidence").alias("max_confidence"),
+        F.min("started_at").alias("first_seen"),
+        F.max("started_at").alias("last_seen"),
+    )
+    result = entities.select(
+        "entity_id",
+        F.col("latest.entity_type").alias("entity_type"),
+        F.col("latest.name").alias("name"),
+        F.col("mentions").cast("int").alias("mention_count"),
+        "conversations",
+        F.col("avg_confidence").cast("float").alias("avg_confidence"),
+        F.col("max_confidence").cast("float").alias("max_confidence"),
+        "first_seen",
+        "last_seen",
+        (F.log(F.col("mentions")) * F.col("avg_confidence"))
+        .cast("float")
+        .alias("importance_score"),
+    )
+    counted, rows = count_rows(result, "entities")
+    counted.write.mode("overwrite").partitionBy("entity_type").parquet(output)
+    extracted = observed_rows(rows)
+    if extracted == 0:
+        # A partitioned write of nothing leaves no file to take the schema from.
+        spark.createDataFrame([], result.schema).write.mode("overwrite").parquet(output)
+    return {"outputRows": extracted, "entitiesExtracted": extracted}
+
+
+JOB = Job(
+    name="entity_extraction",
+    kind="EntityExtraction",
+    dataset=records.CONVERSATIONS,
+    params={
+        "minConfidence": Param(number(0.0, 1.0), 0.0, "a number within 0..1"),
+        "entityTypes": Param(
+            listed(one_of(records.ENTITY_TYPES)),
+            records.ENTITY_TYPES,
+            f"a comma-separated subset of {','.join(records.ENTITY_TYPES)}",
+        ),
+    },
+    run=run,
+)

@@ -1,0 +1,193 @@
+"""Read one dataset of the lake for a date range: each record exactly once, malformed ones aside.
+
+Only the day folders of the range are listed (one listing per day through Hadoop's FileSystem,
+so file:// and s3a:// behave alike); each day's manifest and ``layout.select`` decide which raw
+JSON files and which compacted Parquet files hold its records. Raw files are parsed with the
+explicit schema in PERMISSIVE mode; a record that is not JSON, has a wrong-typed field or lacks
+a required field goes to ``corrupt`` (never silently dropped, never failing the job).
+
+A file that disappears between listing and reading (a compaction deleting the originals it just
+published) fails the job rather than being skipped: a retried attempt sees the new manifest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from py4j.protocol import Py4JJavaError
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from helix_jobs import layout, records
+from helix_jobs.spark_schema import missing_required, struct_type
+
+CORRUPT_COLUMN = "_corrupt_record"
+CORRUPT_DIR = "_corrupt"
+_JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The files to read for a date range."""
+
+    raw: tuple[str, ...]  # files, or whole day folders when every visible file there is raw
+    compacted: tuple[str, ...]
+    compacted_records: int  # from the manifests
+    days_listed: int
+    days_present: int
+
+
+@dataclass
+class Input:
+    records: DataFrame  # valid records, columns of the dataset's schema
+    corrupt: DataFrame  # file, reason, record (the raw text)
+    plan: Plan
+    _raw_stats: Observation | None
+
+    def write_corrupt(self, output_uri: str) -> tuple[int, int]:
+        """Write malformed records to <output>/_corrupt/ (JSON); return (raw records, corrupt)."""
+        self.corrupt.write.mode("overwrite").json(join(output_uri, CORRUPT_DIR))
+        if self._raw_stats is None:
+            return 0, 0
+        stats: dict[str, Any] = self._raw_stats.get
+        return int(stats["rows"] or 0), int(stats["corrupt"] or 0)
+
+
+def join(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *parts])
+
+
+def read_dataset(
+    spark: SparkSession, root: str, dataset: records.Dataset, start: date, end: date
+) -> Input:
+    plan = plan_files(spark, root, dataset, start, end)
+    schema = struct_type(dataset.schema)
+    parts: list[DataFrame] = []
+    corrupt = spark.createDataFrame([], _CORRUPT_SCHEMA)
+    stats = None
+    if plan.raw:
+        valid, corrupt, stats = _read_raw(spark, plan.raw, dataset)
+        parts.append(valid)
+    if plan.compacted:
+        parts.append(spark.read.schema(schema).parquet(*plan.compacted))
+    if not parts:
+        parts.append(spark.createDataFrame([], schema))
+    union = parts[0]
+    for part in parts[1:]:
+        union = union.unionByName(part)
+    return Input(union, corrupt, plan, stats)
+
+
+def plan_files(
+    spark: SparkSession, root: str, dataset: records.Dataset, start: date, end: date
+) -> Plan:
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
+    fs = jvm.org.apache.hadoop.fs.Path(root).getFileSystem(hadoop_conf)
+    raw: list[str] = []
+    compacted: list[str] = []
+    compacted_records = 0
+    listed = present = 0
+    for day in layout.days(start, end):
+        folder = join(root, layout.day_path(day))
+        listed += 1
+        names = _list_names(spark.sparkContext._gateway, jvm, fs, folder)
+        if names is None:
+            continue
+        present += 1
+        manifest = None
+        if layout.MANIFEST_NAME in names:
+            manifest = layout.Manifest.from_json(
+                _read_bytes(jvm, fs, join(folder, layout.MANIFEST_NAME))
+            )
+            compacted_records += manifest.records
+        chosen = layout.select(names, manifest, dataset.file_prefix)
+        visible = {n for n in names if not n.startswith(("_", "."))}
+        if chosen.raw and set(chosen.raw) == visible:
+            raw.append(folder)  # Spark lists it again itself, far faster than 1 path per file
+        else:
+            raw.extend(join(folder, n) for n in chosen.raw)
+        compacted.extend(join(folder, n) for n in chosen.compacted)
+    return Plan(tuple(raw), tuple(compacted), compacted_records, listed, present)
+
+
+def _list_names(gateway: Any, jvm: Any, fs: Any, folder: str) -> list[str] | None:
+    """Names in a folder, or None when it does not exist; a few JVM calls, however many files."""
+    path = fs.makeQualified(jvm.org.apache.hadoop.fs.Path(folder))
+    try:
+        statuses = fs.listStatus(path)
+    except Py4JJavaError as error:
+        if error.java_exception.getClass().getName() == "java.io.FileNotFoundException":
+            return None
+        raise
+    # py4j would fetch each element separately; render the whole array as "{p1,p2,...}"
+    # instead, and split on what every child path starts with (a name may hold a comma).
+    # Copied into a plain FileStatus[]: py4j does not match S3AFileStatus[] to FileStatus[].
+    plain = gateway.new_array(jvm.org.apache.hadoop.fs.FileStatus, len(statuses))
+    jvm.java.lang.System.arraycopy(statuses, 0, plain, 0, len(statuses))
+    paths = jvm.org.apache.hadoop.fs.FileUtil.stat2Paths(plain)
+    rendered: str = jvm.org.apache.commons.lang3.ArrayUtils.toString(paths)
+    lead = path.toString().rstrip("/") + "/"
+    body = rendered[1:-1]
+    if not body:
+        return []
+    return [p.removeprefix(lead) for p in ("," + body).split("," + lead)[1:]]
+
+
+def _read_bytes(jvm: Any, fs: Any, path: str) -> bytes:
+    stream = fs.open(jvm.org.apache.hadoop.fs.Path(path))
+    try:
+        return bytes(jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+    finally:
+        stream.close()
+
+
+_CORRUPT_SCHEMA = StructType(
+    [
+        StructField("file", StringType()),
+        StructField("reason", StringType()),
+        StructField("record", StringType()),
+    ]
+)
+
+
+def _read_raw(
+    spark: SparkSession, paths: tuple[str, ...], dataset: records.Dataset
+) -> tuple[DataFrame, DataFrame, Observation]:
+    """Each raw file is one record: parse it, split valid from malformed."""
+    schema = struct_type(dataset.schema)
+    with_corrupt = StructType([*schema.fields, StructField(CORRUPT_COLUMN, StringType())])
+    text = (
+        spark.read.option("wholetext", "true")
+        .option("pathGlobFilter", f"{dataset.file_prefix}*.json")
+        .text(list(paths))
+        .select(F.col("_metadata.file_path").alias("file"), F.col("value"))
+    )
+    parsed = text.select(
+        "file", "value", F.from_json("value", with_corrupt, _JSON_OPTIONS).alias("r")
+    )
+    unparsable: Column = F.col("r").isNull() | F.col(f"r.{CORRUPT_COLUMN}").isNotNull()
+    missing = missing_required(F.col("r"), dataset.schema)
+    flagged = parsed.withColumn(
+        "reason",
+        F.when(unparsable, F.lit("not JSON, or a field of the wrong type"))
+        .when(missing, F.lit("a required field is missing"))
+        .otherwise(F.lit(None).cast(StringType())),
+    )
+    stats = Observation(f"raw_{dataset.name}")
+    observed = flagged.observe(
+        stats,
+        F.count(F.lit(1)).alias("rows"),
+        F.count("reason").alias("corrupt"),
+    )
+    corrupt = observed.where(F.col("reason").isNotNull()).select(
+        "file", "reason", F.col("value").alias("record")
+    )
+    valid = flagged.where(F.col("reason").isNull()).select(
+        *[F.col(f"r.{name}").alias(name) for name in dataset.schema.names()]
+    )
+    return valid, corrupt, stats
