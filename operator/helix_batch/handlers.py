@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import kopf
@@ -13,10 +13,11 @@ from kubernetes_asyncio import client
 
 from helix_batch import metrics
 from helix_batch.kube import GROUP, PLURAL, VERSION, KubeApi
-from helix_batch.lifecycle import TERMINAL
+from helix_batch.lifecycle import TERMINAL, next_deadline
 from helix_batch.reconcile import reconcile
 from helix_batch.render import LABEL_JOB
 from helix_batch.settings import Settings
+from helix_batch.spec import load_job
 
 log = logging.getLogger(__name__)
 SETTINGS = Settings.from_env()
@@ -83,9 +84,13 @@ def _timed(body: Mapping[str, Any], **_: Any) -> bool:
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=SETTINGS.resync_seconds, when=_timed)
-async def resync(namespace: str | None, name: str, **_: Any) -> None:
-    """Deadlines, retry backoff, TTL, and a missing driver pod re-checked live."""
-    await _run("timer", namespace, name)
+async def resync(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
+    """Deadlines, retry backoff, TTL and a vanished driver pod: reconciled when one of them
+    falls due before the next tick, so quiet jobs cost no API calls."""
+    job = load_job(body, SETTINGS, check=False)
+    due = next_deadline(job, body.get("status") or {}, SETTINGS)
+    if due is not None and due <= _now() + timedelta(seconds=SETTINGS.resync_seconds):
+        await _run("timer", namespace, name)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)

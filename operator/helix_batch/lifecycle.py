@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from helix_batch.render import DRIVER_CONTAINER, LABEL_ATTEMPT, app_name, driver_pod_name
@@ -266,6 +266,30 @@ def _expire(d: _Draft) -> Decision:
     if ttl is not None and done and d.now >= _parse(done) + timedelta(seconds=ttl):
         d.actions.append(DeleteJob())
     return d.result()
+
+
+def next_deadline(job: Job, status: Mapping[str, Any], settings: Settings) -> datetime | None:
+    """The earliest moment the clock alone can change this job's status (a start or active
+    deadline, a retry, the missing-pod grace, the TTL); None when only events can."""
+    phase = status.get("phase")
+    if phase is None:
+        return datetime.min.replace(tzinfo=UTC)  # never reconciled: now
+    spec = job.spec
+    moments: list[datetime] = []
+
+    def after(stamp: str | None, seconds: int | None) -> None:
+        if stamp and seconds is not None:
+            moments.append(_parse(stamp) + timedelta(seconds=seconds))
+
+    if phase in TERMINAL:
+        after(status.get("completionTime"), spec.ttl_seconds_after_finished)
+    elif phase != "Suspended":
+        after(status.get("startTime"), spec.active_deadline_seconds)
+        after(status.get("nextAttemptTime"), 0)
+        after(status.get("missingSince"), settings.missing_driver_grace_seconds)
+        if phase == "Submitted":
+            after(status.get("attemptStartTime"), spec.start_deadline_seconds)
+    return min(moments, default=None)
 
 
 def backoff_seconds(failed_attempt: int, settings: Settings) -> int:

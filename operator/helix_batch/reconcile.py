@@ -66,9 +66,12 @@ async def _once(
     attempt = int(status.get("attempt") or 0)
     app_exists, driver = False, None
     if attempt and status.get("phase") not in TERMINAL:
-        app_exists = await api.get_app(job.namespace, app_name(job.name, attempt)) is not None
         pod = await api.get_pod(job.namespace, driver_pod_name(job.name, attempt))
         driver = observe_driver(pod) if pod else None
+        # The application matters only while its driver pod is not there (yet).
+        app_exists = driver is not None or (
+            await api.get_app(job.namespace, app_name(job.name, attempt)) is not None
+        )
     decision = decide(job, status, app_exists, driver, now, settings, deleting=deleting)
 
     # Create before recording: a crash in between leaves an app that the next run adopts.

@@ -13,8 +13,8 @@ from functools import cache
 from typing import Any
 
 import celpy
-from celpy.adapter import json_to_cel
 import jsonschema
+from celpy.adapter import json_to_cel
 
 from helix_batch.crd import crd_schema
 from helix_batch.settings import Settings

@@ -20,7 +20,7 @@ OPERATOR_NAMESPACE = "helix-batch"
 T = TypeVar("T")
 
 
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0) -> T:
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
@@ -130,7 +130,7 @@ class Cluster:
         body = self.get("hbj", job)
         return (body or {}).get("status") or {}
 
-    def wait_phase(self, job: str, phase: str, timeout: float = 30.0) -> dict[str, Any]:
+    def wait_phase(self, job: str, phase: str, timeout: float = 60.0) -> dict[str, Any]:
         def reached() -> dict[str, Any] | None:
             status = self.status(job)
             return status if status.get("phase") == phase else None

@@ -163,7 +163,7 @@ def test_deletion_while_operator_is_down(
     op = Operator(control_plane, installed, "op-back", cluster.ns)
     try:
         try:
-            wait_for("job gone", lambda: cluster.get("hbj", "orphan") is None, timeout=30)
+            wait_for("job gone", lambda: cluster.get("hbj", "orphan") is None, timeout=60)
         except AssertionError:
             print(op.log()[-5000:])
             raise
@@ -194,7 +194,7 @@ def test_restart_in_every_phase_keeps_one_application_per_attempt(
         op.kill()
         cluster.set_pod_status(pod, "Failed", terminated_state(1, "Error"))  # while down
         op = Operator(control_plane, installed, "op-r", cluster.ns)
-        wait_for("retry attempt", lambda: cluster.status("phoenix").get("attempt") == 2, timeout=30)
+        wait_for("retry attempt", lambda: cluster.status("phoenix").get("attempt") == 2, timeout=60)
         op = restart(op)
         pod2 = cluster.start_driver("phoenix-2")
         cluster.set_pod_status(pod2, "Succeeded", terminated_state(0, "Completed", "{}"))

@@ -15,6 +15,7 @@ from helix_batch.lifecycle import (
     Emit,
     backoff_seconds,
     decide,
+    next_deadline,
     observe_driver,
 )
 from helix_batch.settings import Settings
@@ -347,3 +348,31 @@ def test_observed_generation_is_recorded() -> None:
     d = decide(job, {}, False, None, at(0), SETTINGS)
     assert d.status["observedGeneration"] == 4
     assert all(c["observedGeneration"] == 4 for c in d.status["conditions"])
+
+
+def test_next_deadline_is_what_the_clock_can_change() -> None:
+    spec: dict[str, Any] = {"startDeadlineSeconds": 120, "activeDeadlineSeconds": 600}
+    job = load_job(job_doc(**spec), SETTINGS)
+    assert next_deadline(job, {}, SETTINGS) is not None  # never reconciled: due now
+    s = submitted(**spec)
+    assert next_deadline(job, s, SETTINGS) == at(120)  # start deadline before active deadline
+    r = step(s, 5, pod(1, driver=RUNNING), **spec).status
+    assert next_deadline(job, r, SETTINGS) == at(600)
+    gone = step(r, 10, None, **spec).status
+    assert next_deadline(job, gone, SETTINGS) == at(40)  # missing-pod grace of 30 s
+    quiet = load_job(job_doc(), SETTINGS)
+    running_quietly = step(submitted(), 5, pod(1, driver=RUNNING)).status
+    assert next_deadline(quiet, running_quietly, SETTINGS) is None  # only events can move it
+    done = step(
+        running_quietly, 9, pod(1, phase="Succeeded", driver=terminated(0, message="{}"))
+    ).status
+    assert next_deadline(quiet, done, SETTINGS) is None
+    ttl = load_job(job_doc(ttlSecondsAfterFinished=60), SETTINGS)
+    assert next_deadline(ttl, done, SETTINGS) == at(69)
+    retry = step(
+        running(backoffLimit=1),
+        20,
+        pod(1, phase="Failed", driver=terminated(1, "Error")),
+        backoffLimit=1,
+    ).status
+    assert next_deadline(load_job(job_doc(backoffLimit=1), SETTINGS), retry, SETTINGS) == at(30)
