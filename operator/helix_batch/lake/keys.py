@@ -33,6 +33,14 @@ def check_prefix(prefix: str) -> str:
     return prefix if prefix == "" else check_key(prefix)
 
 
+def check_folder(prefix: str) -> str:
+    """A folder-level listing prefix: empty (the root) or a valid key ending with '/'."""
+    check_prefix(prefix)
+    if prefix and not prefix.endswith("/"):
+        raise InvalidKey(f"a folder listing needs a prefix ending with '/': {prefix!r}")
+    return prefix
+
+
 def join(*parts: str) -> str:
     """Join folder parts into a key and check it; empty parts are skipped."""
     return check_key("/".join(p.strip("/") for p in parts if p.strip("/")))

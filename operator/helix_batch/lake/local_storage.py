@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from helix_batch.lake.errors import InvalidKey, NotFound, StorageError
-from helix_batch.lake.keys import check_key, check_prefix
+from helix_batch.lake.keys import check_folder, check_key, check_prefix
 from helix_batch.lake.storage import DEFAULT_CONCURRENCY, Listing, ObjectInfo, Storage
 
 TMP_PREFIX = ".helix-tmp-"
@@ -108,9 +108,7 @@ class LocalStorage(Storage):
                     yield info
 
     def list_level(self, prefix: str) -> Listing:
-        check_prefix(prefix)
-        if prefix and not prefix.endswith("/"):
-            raise InvalidKey(f"a folder listing needs a prefix ending with '/': {prefix!r}")
+        check_folder(prefix)
         objects: list[ObjectInfo] = []
         folders: list[str] = []
         try:

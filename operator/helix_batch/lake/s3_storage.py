@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from helix_batch.lake.errors import DeleteFailed, InvalidKey, NotFound, StorageError
-from helix_batch.lake.keys import check_key, check_prefix
+from helix_batch.lake.keys import check_folder, check_key, check_prefix
 from helix_batch.lake.s3_settings import S3Settings
 from helix_batch.lake.storage import DEFAULT_CONCURRENCY, Listing, ObjectInfo, Storage
 
@@ -191,9 +191,7 @@ class S3Storage(Storage):
                 yield ObjectInfo(self._rel(item["Key"]), int(item["Size"]), item["LastModified"])
 
     def list_level(self, prefix: str) -> Listing:
-        check_prefix(prefix)
-        if prefix and not prefix.endswith("/"):
-            raise InvalidKey(f"a folder listing needs a prefix ending with '/': {prefix!r}")
+        check_folder(prefix)
         objects: list[ObjectInfo] = []
         folders: list[str] = []
         for page in self._pages(prefix, "/"):
