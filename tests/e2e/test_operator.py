@@ -43,7 +43,9 @@ def installed(control_plane: ControlPlane) -> Path:
     cp.kubectl_ok("apply", "-f", str(ROOT / "crds" / "helixbatchjob.yaml"))
     cp.apply_spark_crd()
     cp.kubectl_ok("wait", "--for=condition=Established", "crd/helixbatchjobs.batch.helixagent.io")
-    cp.kubectl_ok("create", "namespace", OPERATOR_NAMESPACE)
+    # Idempotent: the deploy suite may have installed the base into the same control plane.
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}
+    cp.kubectl_ok("apply", "-f", "-", input=json.dumps(namespace))
     cp.kubectl_ok("apply", "-f", str(ROOT / "manifests" / "base" / "operator-rbac.yaml"))
     return cp.kubeconfig_for_service_account(OPERATOR_NAMESPACE, "helix-operator")
 
