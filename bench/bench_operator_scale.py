@@ -122,7 +122,16 @@ async def scenario(cp: ControlPlane, op: Operator, jobs: int, present: int) -> d
             custom.create_namespaced_custom_object("batch.helixagent.io", "v1alpha1", NS, "helixbatchjobs", body(i, suspend=True))
             for i in range(jobs, present)
         ])  # fmt: skip
-        await asyncio.sleep(20)  # let the operator list and settle
+        settle_started = time.perf_counter()
+        while True:  # idle means: every job has been seen and given its status
+            listing = await custom.list_namespaced_custom_object(
+                "batch.helixagent.io", "v1alpha1", NS, "helixbatchjobs"
+            )
+            if all((j.get("status") or {}).get("phase") for j in listing["items"]):
+                break
+            await asyncio.sleep(2)
+        settle = time.perf_counter() - settle_started
+        await asyncio.sleep(10)
         rss_at_present = rss_mb(op.process.pid)
         cpu_before = cpu_seconds(op.process.pid)
         await asyncio.sleep(30)
@@ -136,6 +145,7 @@ async def scenario(cp: ControlPlane, op: Operator, jobs: int, present: int) -> d
             **{f"{p.lower()}_p99_s": round(percentile(v, 0.99), 3) for p, v in latencies.items()},
             f"rss_mb_at_{jobs}": round(rss_at_jobs),
             f"rss_mb_at_{present}": round(rss_at_present),
+            f"seconds_to_settle_{present - jobs}_new_suspended_jobs": round(settle, 1),
             "idle_cpu_percent": round(idle_cpu * 100, 1),
         }
 
