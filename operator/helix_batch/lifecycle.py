@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from helix_batch.render import DRIVER_CONTAINER, LABEL_ATTEMPT, app_name, driver_pod_name
+from helix_batch.render import DRIVER_CONTAINER, LABEL_ATTEMPT, app_name
 from helix_batch.settings import Settings
 from helix_batch.spec import Job
 
@@ -406,8 +406,3 @@ def _ts(moment: datetime) -> str:
 
 def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def pod_name_for(job: Job, status: Mapping[str, Any]) -> str | None:
-    attempt = int(status.get("attempt") or 0)
-    return driver_pod_name(job.name, attempt) if attempt else None

@@ -10,7 +10,6 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
 
 import kopf
 from aiohttp import web
@@ -138,7 +137,7 @@ async def _release(api_client: client.ApiClient, namespace: str, identity: str) 
         await leases.replace_namespaced_lease(LEASE_NAME, namespace, lease)
 
 
-def main(argv: Any = None) -> None:
+def main() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter())
     logging.basicConfig(level=os.environ.get("HELIX_LOG_LEVEL", "INFO"), handlers=[handler])
