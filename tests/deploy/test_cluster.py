@@ -28,6 +28,10 @@ from .manifests import (
     pod_templates,
 )
 
+# Installs both overlays into helix-batch, production last: on a real cluster that would replace
+# the operator it runs.
+pytestmark = pytest.mark.own_control_plane
+
 HBJ_CRD = "helixbatchjobs.batch.helixagent.io"
 PSS_REJECTION = 'violates PodSecurity "restricted:latest"'
 FIELD_MANAGER = "helix-deploy-test"

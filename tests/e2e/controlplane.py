@@ -3,6 +3,8 @@
 The binaries are built from the Kubernetes and etcd Go modules by
 tests/controlplane/build.sh (or taken from KUBEBUILDER_ASSETS), the way envtest does it. There is
 no kubelet: pods are stored and admitted but never run.
+
+The suites see it as a KubeCluster, as they see an existing cluster (ExistingCluster, e.g. kind).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,16 +159,12 @@ def make_pki(directory: Path) -> Pki:
     )
 
 
-def write_kubeconfig(path: Path, server: str, ca_cert: Path, user: dict[str, str]) -> Path:
+def write_kubeconfig(path: Path, cluster: dict[str, Any], user: dict[str, str]) -> Path:
+    """A kubeconfig of one cluster entry (server, CA) and one user."""
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [
-            {
-                "name": "helix-test",
-                "cluster": {"server": server, "certificate-authority": str(ca_cert)},
-            }
-        ],
+        "clusters": [{"name": "helix-test", "cluster": cluster}],
         "users": [{"name": "user", "user": user}],
         "contexts": [{"name": "helix-test", "context": {"cluster": "helix-test", "user": "user"}}],
         "current-context": "helix-test",
@@ -222,20 +221,127 @@ class Process:
         self._log.close()
 
 
-class ControlPlane:
-    """etcd + kube-apiserver + kube-controller-manager on free loopback ports.
+class KubeCluster(ABC):
+    """A cluster the suites reach with kubectl as admin, and a scratch directory for their files.
 
     Use as a context manager, or call start() and stop().
     """
 
+    def __init__(self, workdir_prefix: str) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix=workdir_prefix))
+        self.kubectl_path = shutil.which("kubectl") or "kubectl"
+
+    @property
+    @abstractmethod
+    def kubeconfig(self) -> Path:
+        """The admin kubeconfig."""
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    def stop(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> KubeCluster:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def kubectl(
+        self,
+        *args: str,
+        kubeconfig: Path | None = None,
+        input: str | None = None,
+        timeout: float = 60.0,
+    ) -> subprocess.CompletedProcess[str]:
+        """Runs the real kubectl against this cluster; never raises on a non-zero exit."""
+        return subprocess.run(
+            [self.kubectl_path, f"--kubeconfig={kubeconfig or self.kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def kubectl_ok(self, *args: str, input: str | None = None) -> str:
+        """Runs kubectl as admin and returns its stdout, raising when it fails."""
+        result = self.kubectl(*args, input=input)
+        if result.returncode != 0:
+            raise ControlPlaneError(
+                f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-4000:]}"
+            )
+        return result.stdout
+
+    def kubeconfig_for_service_account(self, namespace: str, name: str) -> Path:
+        """A kubeconfig authenticating as the ServiceAccount, through a TokenRequest token, to the
+        server of the admin kubeconfig."""
+        token = self.kubectl_ok("create", "token", name, "-n", namespace, "--duration=6h").strip()
+        admin = json.loads(self.kubectl_ok("config", "view", "--minify", "--flatten", "-o", "json"))
+        return write_kubeconfig(
+            self.workdir / f"sa-{namespace}-{name}.kubeconfig",
+            admin["clusters"][0]["cluster"],
+            {"token": token},
+        )
+
+    def apply_spark_crd(self) -> None:
+        """Installs the spark-operator's SparkApplication CRD and waits until it is served.
+
+        A CRD already there is left alone: on a cluster with the real spark-operator, its Helm
+        chart owns it."""
+        if self.kubectl("get", "crd", SPARK_CRD_NAME).returncode != 0:
+            crd = ensure_assets().spark_crd
+            if crd is None:
+                raise ControlPlaneError(
+                    "the spark-operator SparkApplication CRD is not in the cache: "
+                    f"see the warnings of {BUILD_SCRIPT}"
+                )
+            # Server-side: the CRD is too large for client-side apply's last-applied annotation.
+            self.kubectl_ok("apply", "--server-side", "-f", str(crd))
+        # Polled here: `kubectl wait` (and jsonpath filters) fail while the CRD has no conditions.
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self._crd_established(SPARK_CRD_NAME):
+            if time.monotonic() > deadline:
+                raise ControlPlaneError(f"CRD {SPARK_CRD_NAME} not established")
+            time.sleep(0.2)
+
+    def _crd_established(self, name: str) -> bool:
+        crd = json.loads(self.kubectl_ok("get", "crd", name, "-o", "json"))
+        conditions = crd.get("status", {}).get("conditions") or []
+        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+
+class ExistingCluster(KubeCluster):
+    """A cluster someone else runs (kind, in tests/kind/e2e-kind.sh), given by its kubeconfig."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        super().__init__("helix-e2e-")
+        self._kubeconfig = kubeconfig
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self._kubeconfig
+
+    def start(self) -> None:
+        self.kubectl_ok("version")  # reachable, and the kubeconfig is admin enough to ask
+
+
+class ControlPlane(KubeCluster):
+    """etcd + kube-apiserver + kube-controller-manager on free loopback ports."""
+
     def __init__(self) -> None:
-        self.workdir = Path(tempfile.mkdtemp(prefix="helix-controlplane-"))
+        super().__init__("helix-controlplane-")
         self._processes: list[Process] = []
-        self._assets: Assets | None = None
         self._pki: Pki | None = None
         self._kubeconfig: Path | None = None
         self.server_url = ""
-        self.kubectl_path = shutil.which("kubectl") or "kubectl"
 
     @property
     def kubeconfig(self) -> Path:
@@ -260,10 +366,6 @@ class ControlPlane:
         return path
 
     @property
-    def spark_crd_path(self) -> Path | None:
-        return self._assets.spark_crd if self._assets else None
-
-    @property
     def pids(self) -> list[int]:
         """Process ids (and process-group ids) of the running components."""
         return [p.popen.pid for p in self._processes]
@@ -271,14 +373,6 @@ class ControlPlane:
     def __enter__(self) -> ControlPlane:
         self.start()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         try:
@@ -288,9 +382,8 @@ class ControlPlane:
             raise
 
     def _start(self) -> None:
-        self._assets = ensure_assets()
+        bin_dir = ensure_assets().bin_dir
         self._pki = pki = make_pki(self.workdir / "pki")
-        bin_dir = self._assets.bin_dir
 
         etcd_port, etcd_peer_port = free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_port}"
@@ -345,8 +438,7 @@ class ControlPlane:
         self._wait_until(apiserver, lambda: self._http_ok(api_ready, self._tls_context()))
         self._kubeconfig = write_kubeconfig(
             self.workdir / "admin.kubeconfig",
-            self.server_url,
-            pki.ca_cert,
+            {"server": self.server_url, "certificate-authority": str(pki.ca_cert)},
             {"client-certificate": str(pki.admin_cert), "client-key": str(pki.admin_key)},
         )
 
@@ -376,67 +468,7 @@ class ControlPlane:
         for process in reversed(self._processes):
             process.stop()
         self._processes.clear()
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def kubectl(
-        self,
-        *args: str,
-        kubeconfig: Path | None = None,
-        input: str | None = None,
-        timeout: float = 60.0,
-    ) -> subprocess.CompletedProcess[str]:
-        """Runs the real kubectl against this control plane; never raises on a non-zero exit."""
-        return subprocess.run(
-            [self.kubectl_path, f"--kubeconfig={kubeconfig or self.kubeconfig}", *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    def kubectl_ok(self, *args: str, input: str | None = None) -> str:
-        """Runs kubectl as admin and returns its stdout, raising when it fails."""
-        result = self.kubectl(*args, input=input)
-        if result.returncode != 0:
-            raise ControlPlaneError(
-                f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-4000:]}"
-            )
-        return result.stdout
-
-    def kubeconfig_for_service_account(self, namespace: str, name: str) -> Path:
-        """A kubeconfig authenticating as the ServiceAccount, through a TokenRequest token."""
-        if self._pki is None:
-            raise ControlPlaneError("control plane not started")
-        token = self.kubectl_ok("create", "token", name, "-n", namespace, "--duration=6h").strip()
-        return write_kubeconfig(
-            self.workdir / f"sa-{namespace}-{name}.kubeconfig",
-            self.server_url,
-            self._pki.ca_cert,
-            {"token": token},
-        )
-
-    def apply_spark_crd(self) -> None:
-        """Installs the spark-operator's SparkApplication CRD and waits until it is served."""
-        crd = self.spark_crd_path
-        if crd is None:
-            raise ControlPlaneError(
-                "the spark-operator SparkApplication CRD is not in the cache: "
-                f"see the warnings of {BUILD_SCRIPT}"
-            )
-        # Server-side: the CRD is too large for client-side apply's last-applied annotation.
-        self.kubectl_ok("apply", "--server-side", "--force-conflicts", "-f", str(crd))
-        # Polled here: `kubectl wait` (and jsonpath filters) fail while the CRD has no conditions.
-        deadline = time.monotonic() + START_TIMEOUT
-        while not self._crd_established(SPARK_CRD_NAME):
-            if time.monotonic() > deadline:
-                raise ControlPlaneError(f"CRD {SPARK_CRD_NAME} not established")
-            time.sleep(0.2)
-
-    def _crd_established(self, name: str) -> bool:
-        crd = json.loads(self.kubectl_ok("get", "crd", name, "-o", "json"))
-        conditions = crd.get("status", {}).get("conditions") or []
-        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+        super().stop()
 
     def _spawn(self, name: str, args: list[str]) -> Process:
         process = Process(name, args, self.workdir / f"{name}.log")

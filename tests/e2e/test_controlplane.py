@@ -14,6 +14,9 @@ import yaml
 
 from .controlplane import ControlPlane
 
+# These check the control plane the suite starts (its binaries, controllers and processes).
+pytestmark = pytest.mark.own_control_plane
+
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
