@@ -1,6 +1,14 @@
 """The operator as a real process against the real API, and the spark-operator's part played
-through the API (there is no kubelet here): driver pods created the way spark-operator names
-and labels them, and moved through their phases via the status subresource."""
+through the API where no real spark-operator serves the namespace: driver pods created the way
+spark-operator names and labels them, and moved through their phases via the status subresource.
+
+On a cluster with a real spark-operator (tests/kind/e2e-kind.sh installs one for the namespace
+helix-batch only), its namespaces get real driver pods from it, run by the real kubelet. The
+test namespaces (e2e-xxxx) are not among them: there the harness plays spark-operator, for
+scenarios a real kubelet cannot produce (OOMKilled, a driver that never starts, given exit
+codes, sidecars), and a scheduling gate keeps the scheduler, and so any kubelet, away from its
+pods.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +21,48 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from tests.e2e.controlplane import ControlPlane, free_port
+from helix_batch.render import DRIVER_CONTAINER
+from tests.e2e.controlplane import KubeCluster, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR_NAMESPACE = "helix-batch"
+# Comma-separated namespaces a real spark-operator serves (empty: none); overrides detection.
+SPARK_OPERATOR_NAMESPACES_ENV = "HELIX_E2E_SPARK_OPERATOR_NAMESPACES"
+SPARK_OPERATOR_SELECTOR = (
+    "app.kubernetes.io/name=spark-operator,app.kubernetes.io/component=controller"
+)
+# Never lifted: the harness's driver pods are never scheduled, so no kubelet overwrites the
+# status the harness gives them.
+HARNESS_SCHEDULING_GATE = "batch.helixagent.io/e2e-harness"
+# A real driver pod comes from spark-submit inside the spark-operator's pod.
+REAL_DRIVER_TIMEOUT = 180.0
 T = TypeVar("T")
+
+
+def watched_namespaces(controllers: list[dict[str, Any]]) -> list[str]:
+    """The namespaces the spark-operator controller Deployments (of the Helm chart) serve."""
+    namespaces: list[str] = []
+    for deployment in controllers:
+        containers = deployment["spec"]["template"]["spec"]["containers"]
+        args = [a for c in containers for a in c.get("args", [])]
+        flag = "--namespaces="
+        watched = [n for a in args if a.startswith(flag) for n in a.removeprefix(flag).split(",")]
+        if not watched or any(n in ("", '""') for n in watched):
+            raise AssertionError(
+                "the spark-operator watches every namespace, so it would race the harness in "
+                "the test namespaces: install it with spark.jobNamespaces"
+            )
+        namespaces += watched
+    return namespaces
+
+
+def spark_operator_namespaces(cp: KubeCluster) -> list[str]:
+    """The namespaces a real spark-operator serves: none on the suite's own control plane."""
+    override = os.environ.get(SPARK_OPERATOR_NAMESPACES_ENV)
+    if override is not None:
+        return [n for n in override.split(",") if n]
+    out = cp.kubectl_ok("get", "deployments", "-A", "-l", SPARK_OPERATOR_SELECTOR, "-o", "json")
+    return watched_namespaces(json.loads(out)["items"])
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
@@ -37,7 +82,7 @@ class Operator:
     started: ClassVar[list[Operator]] = []
 
     def __init__(
-        self, cp: ControlPlane, kubeconfig: Path, name: str, namespace: str, **env: str
+        self, cp: KubeCluster, kubeconfig: Path, name: str, namespace: str, **env: str
     ) -> None:
         self.cp = cp
         self.name = name
@@ -86,17 +131,33 @@ class Operator:
 
 
 class Cluster:
-    """kubectl helpers for one test namespace, served by the operator through a RoleBinding
-    of its ClusterRole, as manifests/base/operator-rbac.yaml does for its own namespace."""
+    """kubectl helpers for one namespace (created if missing), served by the operator through a
+    RoleBinding of its ClusterRole, as manifests/base/operator-rbac.yaml does for its own."""
 
-    def __init__(self, cp: ControlPlane, namespace: str) -> None:
+    def __init__(self, cp: KubeCluster, namespace: str) -> None:
         self.cp = cp
         self.ns = namespace
-        cp.kubectl_ok("create", "namespace", namespace)
-        cp.kubectl_ok(
-            "create", "rolebinding", "helix-operator", "-n", namespace,
-            "--clusterrole=helix-operator", f"--serviceaccount={OPERATOR_NAMESPACE}:helix-operator",
-        )  # fmt: skip
+        binding = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "helix-operator", "namespace": namespace},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "helix-operator",
+            },
+            "subjects": [
+                {
+                    "kind": "ServiceAccount",
+                    "name": "helix-operator",
+                    "namespace": OPERATOR_NAMESPACE,
+                }
+            ],
+        }
+        ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+        items = {"apiVersion": "v1", "kind": "List", "items": [ns, binding]}
+        cp.kubectl_ok("apply", "-f", "-", input=json.dumps(items))
+        self.spark_operator_is_real = namespace in spark_operator_namespaces(cp)
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         result = self.cp.kubectl("get", kind, name, "-n", self.ns, "-o", "json")
@@ -140,12 +201,20 @@ class Cluster:
         )
 
     def start_driver(self, app_name: str, sidecar: bool = False) -> str:
-        """Create the driver pod spark-operator would create for the SparkApplication."""
+        """The driver pod of the SparkApplication: the real spark-operator's, once it has made
+        it, or else one the harness makes as spark-operator would."""
         app = wait_for(
             f"SparkApplication {app_name}", lambda: self.get("sparkapplication", app_name)
         )
         spec = app["spec"]
         pod_name: str = spec["sparkConf"]["spark.kubernetes.driver.pod.name"]
+        if self.spark_operator_is_real:
+            wait_for(
+                f"the spark-operator's driver pod {pod_name}",
+                lambda: self.get("pod", pod_name),
+                timeout=REAL_DRIVER_TIMEOUT,
+            )
+            return pod_name
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
@@ -168,12 +237,23 @@ class Cluster:
                     }
                 ],
             },
-            "spec": {"containers": [{"name": "spark-kubernetes-driver", "image": spec["image"]}]},
+            "spec": {
+                "schedulingGates": [{"name": HARNESS_SCHEDULING_GATE}],
+                "containers": [{"name": DRIVER_CONTAINER, "image": spec["image"]}],
+            },
         }
         if sidecar:
             pod["spec"]["containers"].append({"name": "sidecar", "image": "proxy:1"})  # type: ignore[index]
         self.cp.kubectl_ok("create", "-f", "-", input=json.dumps(pod))
         return pod_name
+
+    def driver_result(self, pod: str) -> dict[str, Any]:
+        """The result the finished driver wrote as its termination message."""
+        body = self.get("pod", pod) or {}
+        statuses = body.get("status", {}).get("containerStatuses") or []
+        driver = next(s for s in statuses if s["name"] == DRIVER_CONTAINER)
+        result: dict[str, Any] = json.loads(driver["state"]["terminated"]["message"])
+        return result
 
     def set_pod_status(
         self,
@@ -183,7 +263,7 @@ class Cluster:
         sidecar: bool = False,
         **extra: Any,
     ) -> None:
-        statuses = [{"name": "spark-kubernetes-driver", "state": driver_state, "ready": False,
+        statuses = [{"name": DRIVER_CONTAINER, "state": driver_state, "ready": False,
                      "restartCount": 0, "image": "x", "imageID": ""}]  # fmt: skip
         if sidecar:
             statuses.append({"name": "sidecar", "state": {"running": {}}, "ready": True,

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.e2e.controlplane import ControlPlane, ExistingCluster, KubeCluster
+from tests.e2e.harness import (
+    SPARK_OPERATOR_NAMESPACES_ENV,
+    spark_operator_namespaces,
+    watched_namespaces,
+)
 from tests.fixtures.controlplane import EXISTING_CLUSTER_ENV, session_cluster
 
 
@@ -38,3 +46,27 @@ def test_existing_cluster_as_admin_and_as_a_service_account(control_plane: KubeC
         finally:
             cluster.kubectl("delete", "namespace", namespace, "--wait=false")
     assert not cluster.workdir.exists()
+
+
+def controller(*args: str) -> dict[str, Any]:
+    """A spark-operator controller Deployment as the Helm chart makes it (the parts read)."""
+    containers = [{"name": "spark-operator-controller", "args": ["controller", "start", *args]}]
+    return {"spec": {"template": {"spec": {"containers": containers}}}}
+
+
+def test_spark_operator_namespaces_from_its_deployment() -> None:
+    assert watched_namespaces([]) == []
+    deployment = controller("--zap-log-level=info", "--namespaces=helix-batch,jobs")
+    assert watched_namespaces([deployment]) == ["helix-batch", "jobs"]
+    for everywhere in (controller(), controller('--namespaces=""')):
+        with pytest.raises(AssertionError, match="watches every namespace"):
+            watched_namespaces([everywhere])
+
+
+def test_spark_operator_namespaces_override(
+    control_plane: KubeCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SPARK_OPERATOR_NAMESPACES_ENV, "helix-batch,")
+    assert spark_operator_namespaces(control_plane) == ["helix-batch"]
+    monkeypatch.setenv(SPARK_OPERATOR_NAMESPACES_ENV, "")
+    assert spark_operator_namespaces(control_plane) == []

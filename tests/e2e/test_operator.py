@@ -1,10 +1,12 @@
 """The operator end to end: a real kopf operator process, as its own ServiceAccount, against a
 real kube-apiserver (CRD validation and CEL, status subresource, finalizers, garbage collection
-by kube-controller-manager, RBAC)."""
+by kube-controller-manager, RBAC); on a cluster with a real spark-operator, the success path
+runs a real Spark driver."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -15,13 +17,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.controlplane import ControlPlane
+from tests.e2e.controlplane import ControlPlane, KubeCluster
 from tests.e2e.harness import (
     OPERATOR_NAMESPACE,
     ROOT,
     Cluster,
     Operator,
     running_state,
+    spark_operator_namespaces,
     terminated_state,
     wait_for,
 )
@@ -34,10 +37,13 @@ RESULT = {
     "entitiesExtracted": 120,
     "outputUri": "s3a://lake/analytics/entities/",
 }
+# A HelixBatchJob that really runs on the cluster's lake and Spark image, for the success path
+# with a real spark-operator (tests/kind/e2e-kind.sh gives its sample job).
+SPARK_JOB_ENV = "HELIX_E2E_SPARK_JOB"
 
 
 @pytest.fixture(scope="module")
-def installed(control_plane: ControlPlane) -> Path:
+def installed(control_plane: KubeCluster) -> Path:
     """CRDs and the operator's RBAC installed; returns the operator's own kubeconfig."""
     cp = control_plane
     cp.kubectl_ok("apply", "-f", str(ROOT / "crds" / "helixbatchjob.yaml"))
@@ -50,17 +56,40 @@ def installed(control_plane: ControlPlane) -> Path:
     return cp.kubeconfig_for_service_account(OPERATOR_NAMESPACE, "helix-operator")
 
 
-@pytest.fixture
-def cluster(control_plane: ControlPlane, installed: Path) -> Cluster:
-    return Cluster(control_plane, f"e2e-{uuid.uuid4().hex[:8]}")
+def fresh_namespace() -> str:
+    return f"e2e-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
-def operator(control_plane: ControlPlane, installed: Path, cluster: Cluster) -> Iterator[Operator]:
-    op = Operator(control_plane, installed, "op-a", cluster.ns)
+def cluster(control_plane: KubeCluster, installed: Path) -> Cluster:
+    return Cluster(control_plane, fresh_namespace())
+
+
+@pytest.fixture
+def spark_cluster(control_plane: KubeCluster, installed: Path) -> Cluster:
+    """A namespace a real spark-operator serves, if the cluster has one, else a fresh one where
+    the harness plays spark-operator."""
+    served = spark_operator_namespaces(control_plane)
+    return Cluster(control_plane, served[0] if served else fresh_namespace())
+
+
+def serve(cp: KubeCluster, kubeconfig: Path, cluster: Cluster) -> Iterator[Operator]:
+    op = Operator(cp, kubeconfig, "op-a", cluster.ns)
     yield op
     op.stop()
     assert "Forbidden" not in op.log(), op.log()[-3000:]
+
+
+@pytest.fixture
+def operator(control_plane: KubeCluster, installed: Path, cluster: Cluster) -> Iterator[Operator]:
+    yield from serve(control_plane, installed, cluster)
+
+
+@pytest.fixture
+def spark_operator(
+    control_plane: KubeCluster, installed: Path, spark_cluster: Cluster
+) -> Iterator[Operator]:
+    yield from serve(control_plane, installed, spark_cluster)
 
 
 def job(cluster: Cluster, name: str, **spec: Any) -> dict[str, Any]:
@@ -71,32 +100,53 @@ def job(cluster: Cluster, name: str, **spec: Any) -> dict[str, Any]:
     return doc
 
 
-def test_success_with_result_columns_and_wait(cluster: Cluster, operator: Operator) -> None:
-    job(cluster, "entities-ok")
-    cluster.wait_phase("entities-ok", "Submitted")
-    app = cluster.get("sparkapplication", "entities-ok-1")
+def real_job_spec() -> dict[str, Any]:
+    path = os.environ.get(SPARK_JOB_ENV)
+    assert path, f"a real spark-operator runs the driver: {SPARK_JOB_ENV} must name a job to run"
+    spec: dict[str, Any] = yaml.safe_load(Path(path).read_text())["spec"]
+    return spec
+
+
+def test_success_with_result_columns_and_wait(
+    spark_cluster: Cluster, spark_operator: Operator
+) -> None:
+    """Through a real spark-operator and a real Spark driver where the cluster has them, else
+    with the harness playing both: either way, the result is what the driver reported."""
+    cluster = spark_cluster
+    name = f"entities-{uuid.uuid4().hex[:6]}"
+    real = cluster.spark_operator_is_real
+    job(cluster, name, **(real_job_spec() if real else {}))
+    cluster.wait_phase(name, "Submitted")
+    app = cluster.get("sparkapplication", f"{name}-1")
     assert app is not None
     assert app["metadata"]["ownerReferences"][0]["kind"] == "HelixBatchJob"
-    pod = cluster.start_driver("entities-ok-1")
-    cluster.set_pod_status(pod, "Running", running_state())
-    cluster.wait_phase("entities-ok", "Running")
-    cluster.set_pod_status(pod, "Succeeded", terminated_state(0, "Completed", json.dumps(RESULT)))
+    pod = cluster.start_driver(f"{name}-1")
+    if not real:
+        cluster.set_pod_status(pod, "Running", running_state())
+        cluster.wait_phase(name, "Running")
+        cluster.set_pod_status(
+            pod, "Succeeded", terminated_state(0, "Completed", json.dumps(RESULT))
+        )
+    timeout = "600s" if real else "30s"
     waited = cluster.cp.kubectl(
-        "wait", "--for=condition=Complete", "hbj/entities-ok", "-n", cluster.ns, "--timeout=30s"
-    )
+        "wait", "--for=condition=Complete", f"hbj/{name}", "-n", cluster.ns, f"--timeout={timeout}",
+        timeout=700,
+    )  # fmt: skip
     assert waited.returncode == 0, waited.stderr
-    status = cluster.status("entities-ok")
+    status = cluster.status(name)
     assert status["phase"] == "Succeeded"
-    assert status["result"] == RESULT
-    table = cluster.cp.kubectl_ok("get", "hbj", "-n", cluster.ns)
+    result = cluster.driver_result(pod)
+    assert status["result"] == result
+    table = cluster.cp.kubectl_ok("get", "hbj", name, "-n", cluster.ns)
     header, row = table.splitlines()[:2]
     assert header.split() == ["NAME", "TYPE", "PHASE", "ATTEMPT", "ROWS", "AGE"]
-    assert row.split()[:5] == ["entities-ok", "EntityExtraction", "Succeeded", "1", "5000"]
+    rows = str(result["processedRows"])
+    assert row.split()[:5] == [name, "EntityExtraction", "Succeeded", "1", rows]
     listed = cluster.cp.kubectl_ok(
         "get", "hbj", "-n", cluster.ns, "-l", "batch.helixagent.io/phase=Succeeded", "-o", "name"
     )
-    assert listed.strip() == "helixbatchjob.batch.helixagent.io/entities-ok"
-    assert {"Submitted", "DriverRunning", "Completed"} <= set(cluster.event_reasons("entities-ok"))
+    assert f"helixbatchjob.batch.helixagent.io/{name}" in listed.split()
+    assert {"Submitted", "DriverRunning", "Completed"} <= set(cluster.event_reasons(name))
 
 
 def test_failure_retries_with_new_attempts_then_fails(cluster: Cluster, operator: Operator) -> None:
@@ -150,7 +200,7 @@ def test_deletion_cancels_and_garbage_collects(cluster: Cluster, operator: Opera
 
 
 def test_deletion_while_operator_is_down(
-    control_plane: ControlPlane, installed: Path, cluster: Cluster
+    control_plane: KubeCluster, installed: Path, cluster: Cluster
 ) -> None:
     op = Operator(control_plane, installed, "op-down", cluster.ns)
     try:
@@ -175,7 +225,7 @@ def test_deletion_while_operator_is_down(
 
 
 def test_restart_in_every_phase_keeps_one_application_per_attempt(
-    control_plane: ControlPlane, installed: Path, cluster: Cluster
+    control_plane: KubeCluster, installed: Path, cluster: Cluster
 ) -> None:
     def restart(op: Operator) -> Operator:
         op.kill()
@@ -236,7 +286,7 @@ def test_ttl_after_finished(cluster: Cluster, operator: Operator) -> None:
 
 
 def test_two_replicas_only_one_acts(
-    control_plane: ControlPlane, installed: Path, cluster: Cluster
+    control_plane: KubeCluster, installed: Path, cluster: Cluster
 ) -> None:
     first = Operator(control_plane, installed, "replica-1", cluster.ns)
     second = Operator(control_plane, installed, "replica-2", cluster.ns)
@@ -342,6 +392,7 @@ def test_rendered_application_is_valid_for_the_real_spark_operator_crd(cluster: 
     assert result.returncode != 0
 
 
+@pytest.mark.own_control_plane
 def test_rbac_grants_nothing_the_operator_did_not_use(control_plane: ControlPlane) -> None:
     """Runs last: every (group, resource, verb) the operator's roles grant was used by the
     operator in this module, as the API server's audit log records it."""
