@@ -330,7 +330,7 @@ class ExistingCluster(KubeCluster):
         return self._kubeconfig
 
     def start(self) -> None:
-        self.kubectl_ok("version")  # reachable, and the kubeconfig is admin enough to ask
+        self.kubectl_ok("version")  # fails at once, and says why, if the cluster is unreachable
 
 
 class ControlPlane(KubeCluster):
