@@ -200,9 +200,7 @@ def main() -> None:
         cp.kubectl_ok("apply", "-f", str(ROOT / "manifests" / "base" / "operator-rbac.yaml"))
         Cluster(cp, NS)  # the namespace, and the operator's RoleBinding in it
         kubeconfig = cp.kubeconfig_for_service_account(OPERATOR_NAMESPACE, "helix-operator")
-        op = Operator(
-            cp, kubeconfig, "bench", NS, HELIX_RESYNC_SECONDS="10", HELIX_LOG_LEVEL="WARNING"
-        )
+        op = Operator(cp, kubeconfig, "bench", NS, HELIX_LOG_LEVEL="WARNING")
         try:
             time.sleep(3)
             result = asyncio.run(scenario(cp, op, args.jobs, args.present))

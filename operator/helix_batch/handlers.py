@@ -1,51 +1,37 @@
-"""kopf wiring: every handler is a trigger for ``reconcile``; the logic lives elsewhere."""
+"""kopf wiring: job changes and deletions are triggers for the controller's reconcile; driver
+pods and deadlines reach it through its own work queue (controller.py)."""
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from datetime import UTC, datetime
+from typing import Any
 
 import kopf
 from kubernetes_asyncio import client
 
 from helix_batch import metrics
-from helix_batch.kube import GROUP, PLURAL, VERSION, KubeApi
-from helix_batch.lifecycle import TERMINAL, next_deadline
-from helix_batch.reconcile import reconcile
-from helix_batch.render import LABEL_JOB
+from helix_batch.controller import Controller
+from helix_batch.kube import GROUP, PLURAL, VERSION
 from helix_batch.settings import Settings
-from helix_batch.spec import load_job
 
 log = logging.getLogger(__name__)
 SETTINGS = Settings.from_env()
-_api: KubeApi | None = None
-_api_client: client.ApiClient | None = None
+_controller: Controller | None = None
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _emit(body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
-    kopf.event(cast(kopf.Body, body), type=type_, reason=reason, message=message)
-
-
-async def _run(trigger: str, namespace: str | None, name: str, deleting: bool = False) -> None:
-    assert _api is not None, "the startup handler creates the API client"
-    assert namespace, "HelixBatchJobs and pods are namespaced"
-    started = time.perf_counter()
-    try:
-        await reconcile(_api, namespace, name, SETTINGS, _now, _emit, deleting=deleting)
-    finally:
-        metrics.RECONCILE_SECONDS.labels(trigger).observe(time.perf_counter() - started)
+def _running() -> Controller:
+    assert _controller is not None, "the startup handler creates the controller"
+    return _controller
 
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-    global _api, _api_client
+    global _controller
     # Keep kopf's bookkeeping in annotations: status is ours and its schema is strict.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
@@ -57,14 +43,18 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.execution.max_workers = 4
     settings.watching.server_timeout = 300
     settings.networking.error_backoffs = [1, 2, 5, 10]
-    _api_client = client.ApiClient()
-    _api = KubeApi(_api_client)
+    configuration = client.Configuration.get_default_copy()
+    # Each pooled TLS connection holds a 256 KiB buffer: keep only as many as can be busy.
+    configuration.connection_pool_maxsize = SETTINGS.workers + len(SETTINGS.namespaces) + 4
+    _controller = Controller(client.ApiClient(configuration), SETTINGS, _now)
+    _controller.start()
 
 
 @kopf.on.cleanup()
 async def cleanup(**_: Any) -> None:
-    if _api_client is not None:
-        await _api_client.close()
+    if _controller is not None:
+        await _controller.stop()
+        await _controller.api_client.close()
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -72,34 +62,13 @@ async def cleanup(**_: Any) -> None:
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec.suspend")
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec.ttlSecondsAfterFinished")
 async def changed(namespace: str | None, name: str, **_: Any) -> None:
-    await _run("change", namespace, name)
-
-
-def _timed(body: Mapping[str, Any], **_: Any) -> bool:
-    """Jobs with a clock running: an attempt in flight, a retry due, or a TTL to honour."""
-    phase = (body.get("status") or {}).get("phase")
-    if phase in TERMINAL:
-        return "ttlSecondsAfterFinished" in body["spec"]
-    return phase != "Suspended"
-
-
-@kopf.timer(GROUP, VERSION, PLURAL, interval=SETTINGS.resync_seconds, when=_timed)
-async def resync(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
-    """Deadlines, retry backoff, TTL and a vanished driver pod: reconciled when one of them
-    falls due before the next tick, so quiet jobs cost no API calls."""
-    job = load_job(body, SETTINGS, check=False)
-    due = next_deadline(job, body.get("status") or {}, SETTINGS)
-    if due is not None and due <= _now() + timedelta(seconds=SETTINGS.resync_seconds):
-        await _run("timer", namespace, name)
+    assert namespace, "HelixBatchJobs are namespaced"
+    await _running().reconcile("change", (namespace, name))
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
 async def deleted(namespace: str | None, name: str, **_: Any) -> None:
     """Runs through the finalizer, also for jobs deleted while the operator was down."""
-    await _run("delete", namespace, name, deleting=True)
-    metrics.forget(namespace or "", name)
-
-
-@kopf.on.event("", "v1", "pods", labels={LABEL_JOB: kopf.PRESENT, "spark-role": "driver"})
-async def driver_event(labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
-    await _run("pod", namespace, labels[LABEL_JOB])
+    assert namespace, "HelixBatchJobs are namespaced"
+    await _running().reconcile("delete", (namespace, name), deleting=True)
+    metrics.forget(namespace, name)

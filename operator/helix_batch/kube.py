@@ -20,6 +20,8 @@ PLURAL = "helixbatchjobs"
 SPARK_GROUP = "sparkoperator.k8s.io"
 SPARK_VERSION = "v1beta2"
 SPARK_PLURAL = "sparkapplications"
+JobKey = tuple[str, str]  # (namespace, job name)
+PodKey = tuple[str, str]  # (namespace, pod name)
 
 
 class Conflict(Exception):

@@ -69,6 +69,8 @@ Action = CreateApp | DeleteApp | DeleteJob | Emit
 class Decision:
     status: dict[str, Any]
     actions: list[Action] = field(default_factory=list)
+    # When the clock alone can next change the new status (see next_deadline).
+    due: datetime | None = None
 
 
 def observe_driver(pod: Mapping[str, Any]) -> Driver:
@@ -311,7 +313,9 @@ class _Draft:
         status["observedGeneration"] = job.generation
 
     def result(self) -> Decision:
-        return Decision(self.status, self.actions)
+        return Decision(
+            self.status, self.actions, next_deadline(self.job, self.status, self.settings)
+        )
 
     def move(
         self,

@@ -9,16 +9,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from helix_batch import metrics
-from helix_batch.kube import ClusterApi, Conflict
+from helix_batch.kube import ClusterApi, Conflict, PodKey
 from helix_batch.lifecycle import (
     TERMINAL,
     CreateApp,
     Decision,
     DeleteApp,
     DeleteJob,
+    Driver,
     Emit,
     decide,
     observe_driver,
@@ -40,14 +42,17 @@ async def reconcile(
     now: Callable[[], datetime],
     emit: EventSink,
     deleting: bool = False,
+    drivers: Mapping[PodKey, Driver] = MappingProxyType({}),
 ) -> Decision | None:
-    """Bring one job one step forward; returns what was decided (None if the job is gone)."""
+    """Bring one job one step forward; returns what was decided (None if the job is gone).
+
+    ``drivers`` are driver pods as last seen by a watch; a pod not among them is read live."""
     for _ in range(MAX_CONFLICT_RETRIES):
         body = await api.get_job(namespace, name)
         if body is None:
             return None
         try:
-            return await _once(api, body, settings, now(), emit, deleting)
+            return await _once(api, body, settings, now(), emit, deleting, drivers)
         except Conflict:
             log.debug("conflict on %s/%s, re-reading", namespace, name)
     raise Conflict(f"{namespace}/{name}: status kept changing")
@@ -60,14 +65,18 @@ async def _once(
     now: datetime,
     emit: EventSink,
     deleting: bool,
+    drivers: Mapping[PodKey, Driver],
 ) -> Decision:
     job = load_job(body, settings, check=False)
     status: Mapping[str, Any] = body.get("status") or {}
     attempt = int(status.get("attempt") or 0)
     app_exists, driver = False, None
     if attempt and status.get("phase") not in TERMINAL:
-        pod = await api.get_pod(job.namespace, driver_pod_name(job.name, attempt))
-        driver = observe_driver(pod) if pod else None
+        pod_name = driver_pod_name(job.name, attempt)
+        driver = drivers.get((job.namespace, pod_name))
+        if driver is None:
+            pod = await api.get_pod(job.namespace, pod_name)
+            driver = observe_driver(pod) if pod else None
         # The application matters only while its driver pod is not there (yet).
         app_exists = driver is not None or (
             await api.get_app(job.namespace, app_name(job.name, attempt)) is not None

@@ -26,8 +26,8 @@ class Settings:
     retry_backoff_base_seconds: int = 10
     retry_backoff_cap_seconds: int = 600
     attempts_history: int = 10
-    # How often every active job is re-checked even without events.
-    resync_seconds: float = 10.0
+    # Concurrent reconciles of driver pod changes and deadlines.
+    workers: int = 16
     # Leader election between replicas (renew after 2/3 of it, retry every 1/5).
     lease_seconds: int = 15
     metrics_port: int = 8080

@@ -90,7 +90,6 @@ class Operator:
         self.port = free_port()
         settings = {
             "HELIX_NAMESPACES": namespace,
-            "HELIX_RESYNC_SECONDS": "1",
             "HELIX_LEASE_SECONDS": "3",
             "HELIX_MISSING_DRIVER_GRACE_SECONDS": "2",
             "HELIX_RETRY_BACKOFF_BASE_SECONDS": "1",

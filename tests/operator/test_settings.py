@@ -10,14 +10,14 @@ def test_settings_from_environment() -> None:
         {
             "HELIX_NAMESPACES": "analytics, nightly,,",
             "HELIX_BACKOFF_LIMIT": "5",
-            "HELIX_RESYNC_SECONDS": "2.5",
+            "HELIX_WORKERS": "3",
             "HELIX_SPARK_IMAGE": "registry.example/spark:9",
             "UNRELATED": "x",
         }
     )
     assert s.namespaces == ("analytics", "nightly")
     assert s.backoff_limit == 5
-    assert s.resync_seconds == 2.5
+    assert s.workers == 3
     assert s.spark_image == "registry.example/spark:9"
     assert s.start_deadline_seconds == Settings().start_deadline_seconds
 

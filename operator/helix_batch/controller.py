@@ -1,0 +1,82 @@
+"""The operator's own work loop beside kopf's handlers: driver pod changes and deadlines become
+keys of one work queue, served by ``Settings.workers`` workers, and every reconcile, whatever
+triggered it, schedules the job's next deadline in that queue. One heap of deadlines instead
+of a kopf timer per job, and one label-selected pod watch instead of kopf's: both keep memory
+and CPU proportional to what changes, not to how many jobs exist."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from helix_batch import metrics
+from helix_batch.driver_watch import DriverPods
+from helix_batch.events import EventRecorder
+from helix_batch.kube import JobKey, KubeApi
+from helix_batch.reconcile import reconcile
+from helix_batch.settings import Settings
+from helix_batch.workqueue import WorkQueue
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_ERROR_SECONDS = 5.0
+
+
+class Controller:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        settings: Settings,
+        now: Callable[[], datetime],
+    ) -> None:
+        self.api_client = api_client
+        self.api = KubeApi(api_client)
+        self.settings = settings
+        self.now = now
+        self.events = EventRecorder(api_client)
+        self.queue: WorkQueue[JobKey] = WorkQueue()
+        self.pods = DriverPods(api_client, self.queue.add)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        work: list[Coroutine[Any, Any, None]] = [
+            self.pods.follow(namespace) for namespace in self.settings.namespaces or (None,)
+        ]
+        work += [self.queue.release_due(), self.events.post_forever()]
+        work += [self._serve() for _ in range(self.settings.workers)]
+        self._tasks = [asyncio.create_task(w) for w in work]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def reconcile(self, trigger: str, key: JobKey, deleting: bool = False) -> None:
+        started = time.perf_counter()
+        try:
+            decision = await reconcile(
+                self.api, *key, self.settings, self.now, self.events.emit,
+                deleting=deleting, drivers=self.pods.drivers,
+            )  # fmt: skip
+        finally:
+            metrics.RECONCILE_SECONDS.labels(trigger).observe(time.perf_counter() - started)
+        if decision is not None and decision.due is not None and not deleting:
+            wait = (decision.due - self.now()).total_seconds()
+            self.queue.add_at(key, asyncio.get_running_loop().time() + max(0.0, wait))
+
+    async def _serve(self) -> None:
+        while True:
+            key = await self.queue.get()
+            try:
+                await self.reconcile("queue", key)
+            except Exception:
+                log.exception("reconciling %s/%s failed; retrying", *key)
+                loop = asyncio.get_running_loop()
+                self.queue.add_at(key, loop.time() + RETRY_AFTER_ERROR_SECONDS)
+            finally:
+                self.queue.done(key)
