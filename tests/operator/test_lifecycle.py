@@ -376,3 +376,11 @@ def test_next_deadline_is_what_the_clock_can_change() -> None:
         backoffLimit=1,
     ).status
     assert next_deadline(load_job(job_doc(backoffLimit=1), SETTINGS), retry, SETTINGS) == at(30)
+
+
+def test_every_decision_says_when_the_clock_can_next_change_it() -> None:
+    spec: dict[str, Any] = {"startDeadlineSeconds": 120}
+    assert step({}, 0, **spec).due == at(120)  # submitted: the start deadline
+    assert step(submitted(**spec), 5, pod(1, driver=RUNNING), **spec).due is None
+    gone = step(running(), 10, None)
+    assert gone.due == at(40)  # a vanished driver: its grace ends

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from helix_batch.kube import Conflict
+from helix_batch.lifecycle import Decision, Driver, observe_driver
 from helix_batch.reconcile import reconcile
 from helix_batch.render import LABEL_PHASE
 from helix_batch.settings import Settings
@@ -29,6 +30,7 @@ class MemoryApi:
         self.pods: dict[str, dict[str, Any]] = {}
         self.creates = 0
         self.deleted_pods: list[str] = []
+        self.pod_reads = 0
         self.conflicts_to_inject = 0
 
     def _bump(self) -> None:
@@ -82,6 +84,7 @@ class MemoryApi:
         ]  # fmt: skip
 
     async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self.pod_reads += 1
         return self.pods.get(name)
 
     async def delete_pod(self, namespace: str, name: str) -> None:
@@ -94,13 +97,22 @@ class Events(list[tuple[str, str, str]]):
         self.append((type_, reason, message))
 
 
-def run(api: MemoryApi, t: float, events: Events, deleting: bool = False) -> None:
+def run(
+    api: MemoryApi,
+    t: float,
+    events: Events,
+    deleting: bool = False,
+    drivers: Mapping[tuple[str, str], Driver] | None = None,
+) -> Decision | None:
     def now() -> datetime:
         return at(t)
 
-    asyncio.run(
-        reconcile(api, "analytics", "entities-jan", SETTINGS, now, events, deleting=deleting)
-    )
+    return asyncio.run(
+        reconcile(
+            api, "analytics", "entities-jan", SETTINGS, now, events,
+            deleting=deleting, drivers=drivers or {},
+        )
+    )  # fmt: skip
 
 
 def status(api: MemoryApi) -> dict[str, Any]:
@@ -186,3 +198,24 @@ def test_ttl_removes_the_finished_job() -> None:
     assert api.job is not None
     run(api, 35, events)
     assert api.job is None
+
+
+def test_a_driver_seen_by_the_watch_is_not_read_again() -> None:
+    api, events = MemoryApi(job_doc()), Events()
+    run(api, 0, events)
+    seen = {("analytics", "entities-jan-1-driver"): observe_driver(pod(1, driver=RUNNING))}
+    decision = run(api, 5, events, drivers=seen)
+    assert status(api)["phase"] == "Running"
+    assert api.pod_reads == 0
+    assert decision is not None and decision.due is None  # nothing left for the clock
+
+
+def test_a_driver_the_watch_has_not_seen_is_read_live() -> None:
+    api, events = MemoryApi(job_doc()), Events()
+    run(api, 0, events)
+    api.pods["entities-jan-1-driver"] = pod(1, driver=RUNNING)
+    other_pod = pod(9, driver=RUNNING, name="entities-jan-9-driver")
+    other = {("analytics", "entities-jan-9-driver"): observe_driver(other_pod)}
+    run(api, 5, events, drivers=other)
+    assert status(api)["phase"] == "Running"
+    assert api.pod_reads == 1
