@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,10 @@ async def bounded(coros: list[Any]) -> None:
     await asyncio.gather(*(run(c) for c in coros))
 
 
+def progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -84,6 +89,7 @@ async def scenario(cp: ControlPlane, op: Operator, jobs: int, present: int) -> d
                 break
             await asyncio.sleep(0.25)
         all_apps = time.perf_counter() - started
+        progress(f"{jobs} SparkApplications in {all_apps:.1f} s")
 
         # Drivers, created as spark-operator would (Pending, no status yet).
         apps_by_name = {a["metadata"]["name"]: a for a in apps["items"]}
@@ -116,8 +122,11 @@ async def scenario(cp: ControlPlane, op: Operator, jobs: int, present: int) -> d
             ),
         ):
             latencies[phase] = await propagate(custom, core, jobs, phase, state, pod_phase)
+            progress(f"{phase}: p50 {statistics.median(latencies[phase]):.3f} s, "
+                     f"p99 {percentile(latencies[phase], 0.99):.3f} s")  # fmt: skip
 
         rss_at_jobs = rss_mb(op.process.pid)
+        progress(f"RSS with {jobs} jobs: {rss_at_jobs:.0f} MB")
         await bounded([
             custom.create_namespaced_custom_object("batch.helixagent.io", "v1alpha1", NS, "helixbatchjobs", body(i, suspend=True))
             for i in range(jobs, present)
@@ -200,7 +209,10 @@ def main() -> None:
         cp.kubectl_ok("apply", "-f", str(ROOT / "manifests" / "base" / "operator-rbac.yaml"))
         Cluster(cp, NS)  # the namespace, and the operator's RoleBinding in it
         kubeconfig = cp.kubeconfig_for_service_account(OPERATOR_NAMESPACE, "helix-operator")
-        op = Operator(cp, kubeconfig, "bench", NS, HELIX_LOG_LEVEL="WARNING")
+        # The default 15 s lease (the e2e harness shortens it to test failover quickly).
+        op = Operator(
+            cp, kubeconfig, "bench", NS, HELIX_LOG_LEVEL="WARNING", HELIX_LEASE_SECONDS="15"
+        )
         try:
             time.sleep(3)
             result = asyncio.run(scenario(cp, op, args.jobs, args.present))

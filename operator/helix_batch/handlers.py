@@ -42,6 +42,10 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = logging.WARNING  # our own Events say what matters
     settings.execution.max_workers = 4
     settings.watching.server_timeout = 300
+    # kopf runs one worker per object with events; thousands of new jobs at once would become
+    # thousands of concurrent requests (and 429s from the API server's fairness limits).
+    settings.queueing.worker_limit = SETTINGS.workers * 4
+    settings.queueing.idle_timeout = 0.5
     settings.networking.error_backoffs = [1, 2, 5, 10]
     configuration = client.Configuration.get_default_copy()
     # Each pooled TLS connection holds a 256 KiB buffer: keep only as many as can be busy.
