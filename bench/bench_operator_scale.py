@@ -1,15 +1,19 @@
 """The operator at scale on the real control plane (tests/e2e): submission rate, status
 propagation latency, memory and idle CPU.
 
-    .venv/bin/python -m bench.bench_operator_scale [--jobs 1000] [--present 10000]
+    .venv/bin/python -m bench.bench_operator_scale [--jobs 1000] [--paced 500] [--rate 50]
+                                                   [--present 10000]
 
 1. ``--jobs`` HelixBatchJobs are created at once (64 concurrent requests); measured: time until
    every one of their SparkApplications exists.
-2. Playing spark-operator, a driver pod is created for each and moved to Running, then to
-   Succeeded; measured per job: from the pod's status write to the job's status showing the
-   phase (p50, p99), seen through a watch.
-3. Operator resident memory with ``--jobs`` and then ``--present`` jobs present (the extra ones
-   created suspended), and its CPU over 30 s while idle.
+2. Playing spark-operator, a driver pod is created for each and all are moved to Running at
+   once, then to Succeeded at once (a burst); measured per job: from the pod's status write to
+   the job's status showing the phase (p50, p99), seen through a watch.
+3. The same for ``--paced`` more jobs whose drivers move at ``--rate`` pods per second, a load
+   the API server of this machine keeps up with: the operator's own latency.
+4. Operator resident memory with the jobs so far and then ``--present`` jobs present (the extra
+   ones created suspended), the time until it has given them all a status and gone quiet, and
+   its CPU over 30 s while idle.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,9 @@ from tests.operator.helpers import job_doc
 
 NS = "bench"
 CONCURRENCY = 64
+JOBS = ("batch.helixagent.io", "v1alpha1", NS, "helixbatchjobs")
+RUNNING = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+SUCCEEDED = {"terminated": {"exitCode": 0, "reason": "Completed", "message": json.dumps({"processedRows": 1})}}  # fmt: skip
 
 
 def rss_mb(pid: int) -> float:
@@ -45,6 +53,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks
 
 
+def progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def name(i: int) -> str:
+    return f"job-{i:05d}"
+
+
 async def bounded(coros: list[Any]) -> None:
     gate = asyncio.Semaphore(CONCURRENCY)
 
@@ -55,148 +76,168 @@ async def bounded(coros: list[Any]) -> None:
     await asyncio.gather(*(run(c) for c in coros))
 
 
-def progress(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+async def paced(coros: list[Any], rate: float) -> None:
+    """Start one coroutine every 1/rate seconds."""
+    started, tasks = time.perf_counter(), []
+    for i, c in enumerate(coros):
+        await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
+        tasks.append(asyncio.create_task(c))
+    await asyncio.gather(*tasks)
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+class Bench:
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.custom = client.CustomObjectsApi(api_client)
+        self.core = client.CoreV1Api(api_client)
 
+    async def version(self) -> str:
+        listing = await self.custom.list_namespaced_custom_object(*JOBS, limit=1)
+        version: str = listing["metadata"]["resourceVersion"]
+        return version
 
-async def scenario(cp: ControlPlane, op: Operator, jobs: int, present: int) -> dict[str, Any]:
-    await config.load_kube_config(str(cp.kubeconfig))
-    async with client.ApiClient() as api_client:
-        custom = client.CustomObjectsApi(api_client)
-        core = client.CoreV1Api(api_client)
+    async def seen(
+        self, version: str, names: set[str], reached: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, float]:
+        """When each named job first reached the state, seen through a watch from ``version``."""
+        seen: dict[str, float] = {}
+        stream = watch.Watch()
+        async with stream.stream(self.custom.list_namespaced_custom_object, *JOBS,
+                                 resource_version=version, timeout_seconds=900) as events:  # fmt: skip
+            async for event in events:
+                obj = event["object"]
+                job = obj["metadata"]["name"]
+                if job in names and job not in seen and reached(obj):
+                    seen[job] = time.perf_counter()
+                    if len(seen) == len(names):
+                        break
+        return seen
 
-        def body(i: int, **spec: Any) -> dict[str, Any]:
-            doc = job_doc(f"job-{i:05d}", **spec)
-            doc["metadata"] = {"name": f"job-{i:05d}", "namespace": NS}
+    async def submit(self, ids: range, **spec: Any) -> None:
+        def body(i: int) -> dict[str, Any]:
+            doc = job_doc(name(i), **spec)
+            doc["metadata"] = {"name": name(i), "namespace": NS}
             return doc
 
-        started = time.perf_counter()
-        await bounded([
-            custom.create_namespaced_custom_object("batch.helixagent.io", "v1alpha1", NS, "helixbatchjobs", body(i))
-            for i in range(jobs)
-        ])  # fmt: skip
-        created = time.perf_counter() - started
+        await bounded([self.custom.create_namespaced_custom_object(*JOBS, body(i)) for i in ids])
+
+    async def applications(self, ids: range) -> dict[str, dict[str, Any]]:
+        wanted = {f"{name(i)}-1" for i in ids}
         while True:
-            apps = await custom.list_namespaced_custom_object(
+            listing = await self.custom.list_namespaced_custom_object(
                 "sparkoperator.k8s.io", "v1beta2", NS, "sparkapplications"
             )
-            if len(apps["items"]) >= jobs:
-                break
+            apps = {a["metadata"]["name"]: a for a in listing["items"]}
+            if wanted <= apps.keys():
+                return apps
             await asyncio.sleep(0.25)
-        all_apps = time.perf_counter() - started
-        progress(f"{jobs} SparkApplications in {all_apps:.1f} s")
 
-        # Drivers, created as spark-operator would (Pending, no status yet).
-        apps_by_name = {a["metadata"]["name"]: a for a in apps["items"]}
+    async def drivers(self, ids: range, apps: dict[str, dict[str, Any]]) -> None:
+        """Driver pods, created as spark-operator would (Pending, no status yet)."""
 
         async def make_pod(i: int) -> None:
-            app = apps_by_name[f"job-{i:05d}-1"]
+            app = apps[f"{name(i)}-1"]
             pod: Any = {
                 "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": f"job-{i:05d}-1-driver", "labels": {**app["spec"]["driver"]["labels"], "spark-role": "driver"},
+                "metadata": {"name": f"{name(i)}-1-driver", "labels": {**app["spec"]["driver"]["labels"], "spark-role": "driver"},
                              "ownerReferences": [{"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
                                                   "name": app["metadata"]["name"], "uid": app["metadata"]["uid"], "controller": True}]},
                 "spec": {"containers": [{"name": "spark-kubernetes-driver", "image": "spark:x"}]},
             }  # fmt: skip
-            await core.create_namespaced_pod(NS, pod)
+            await self.core.create_namespaced_pod(NS, pod)
 
-        await bounded([make_pod(i) for i in range(jobs)])
-        latencies: dict[str, list[float]] = {}
-        for phase, state, pod_phase in (
-            ("Running", {"running": {"startedAt": "2026-01-01T00:00:00Z"}}, "Running"),
-            (
-                "Succeeded",
-                {
-                    "terminated": {
-                        "exitCode": 0,
-                        "reason": "Completed",
-                        "message": json.dumps({"processedRows": 1}),
-                    }
-                },
-                "Succeeded",
-            ),
-        ):
-            latencies[phase] = await propagate(custom, core, jobs, phase, state, pod_phase)
-            progress(f"{phase}: p50 {statistics.median(latencies[phase]):.3f} s, "
-                     f"p99 {percentile(latencies[phase], 0.99):.3f} s")  # fmt: skip
+        await bounded([make_pod(i) for i in ids])
 
-        rss_at_jobs = rss_mb(op.process.pid)
-        progress(f"RSS with {jobs} jobs: {rss_at_jobs:.0f} MB")
-        await bounded([
-            custom.create_namespaced_custom_object("batch.helixagent.io", "v1alpha1", NS, "helixbatchjobs", body(i, suspend=True))
-            for i in range(jobs, present)
-        ])  # fmt: skip
-        settle_started = time.perf_counter()
-        while True:  # idle means: every job has been seen and given its status
-            listing = await custom.list_namespaced_custom_object(
-                "batch.helixagent.io", "v1alpha1", NS, "helixbatchjobs"
-            )
-            if all((j.get("status") or {}).get("phase") for j in listing["items"]):
-                break
-            await asyncio.sleep(2)
-        settle = time.perf_counter() - settle_started
-        await asyncio.sleep(10)
-        rss_at_present = rss_mb(op.process.pid)
-        cpu_before = cpu_seconds(op.process.pid)
-        await asyncio.sleep(30)
-        idle_cpu = (cpu_seconds(op.process.pid) - cpu_before) / 30
+    async def propagate(
+        self, ids: range, phase: str, state: dict[str, Any], rate: float | None
+    ) -> dict[str, float]:
+        written: dict[str, float] = {}
+
+        async def write(i: int) -> None:
+            status = {"status": {"phase": phase, "containerStatuses": [
+                {"name": "spark-kubernetes-driver", "state": state, "ready": False, "restartCount": 0, "image": "x", "imageID": ""}]}}  # fmt: skip
+            await self.core.patch_namespaced_pod_status(f"{name(i)}-1-driver", NS, status)
+            written[name(i)] = time.perf_counter()
+
+        follower = asyncio.create_task(self.seen(await self.version(), {name(i) for i in ids},
+                                                 lambda o: (o.get("status") or {}).get("phase") == phase))  # fmt: skip
+        writes = [write(i) for i in ids]
+        await (bounded(writes) if rate is None else paced(writes, rate))
+        seen = await asyncio.wait_for(follower, timeout=900)
+        latencies = [seen[n] - written[n] for n in written]
+        label = "burst" if rate is None else f"paced {rate:g}/s"
+        progress(f"{phase} ({label}): p50 {statistics.median(latencies):.3f} s, "
+                 f"p99 {percentile(latencies, 0.99):.3f} s")  # fmt: skip
         return {
-            "jobs": jobs,
-            "create_requests_s": round(created, 1),
-            "all_applications_s": round(all_apps, 1),
-            "jobs_per_minute": round(jobs / all_apps * 60),
-            **{f"{p.lower()}_p50_s": round(statistics.median(v), 3) for p, v in latencies.items()},
-            **{f"{p.lower()}_p99_s": round(percentile(v, 0.99), 3) for p, v in latencies.items()},
-            f"rss_mb_at_{jobs}": round(rss_at_jobs),
-            f"rss_mb_at_{present}": round(rss_at_present),
-            f"seconds_to_settle_{present - jobs}_new_suspended_jobs": round(settle, 1),
-            "idle_cpu_percent": round(idle_cpu * 100, 1),
+            "p50_s": round(statistics.median(latencies), 3),
+            "p99_s": round(percentile(latencies, 0.99), 3),
         }
 
 
-async def propagate(
-    custom: Any, core: Any, jobs: int, phase: str, state: dict[str, Any], pod_phase: str
-) -> list[float]:
-    written: dict[str, float] = {}
-    seen: dict[str, float] = {}
-    listing = await custom.list_namespaced_custom_object(
-        "batch.helixagent.io", "v1alpha1", NS, "helixbatchjobs"
-    )
-    version = listing["metadata"]["resourceVersion"]
+async def quiet(pid: int, below: float = 0.05, window: float = 5.0) -> None:
+    """Until the process used less than ``below`` of a core over ``window`` seconds."""
+    while True:
+        before = cpu_seconds(pid)
+        await asyncio.sleep(window)
+        if (cpu_seconds(pid) - before) / window < below:
+            return
 
-    async def follow() -> None:
-        stream = watch.Watch()
-        async with stream.stream(custom.list_namespaced_custom_object, "batch.helixagent.io", "v1alpha1", NS,
-                                 "helixbatchjobs", resource_version=version, timeout_seconds=600) as events:  # fmt: skip
-            async for event in events:
-                obj = event["object"]
-                name = obj["metadata"]["name"]
-                if (obj.get("status") or {}).get("phase") == phase and name not in seen:
-                    seen[name] = time.perf_counter()
-                    if len(seen) >= jobs:
-                        return
 
-    follower = asyncio.create_task(follow())
+async def scenario(
+    cp: ControlPlane, op: Operator, jobs: int, paced_jobs: int, rate: float, present: int
+) -> dict[str, Any]:
+    await config.load_kube_config(str(cp.kubeconfig))
+    result: dict[str, Any] = {}
+    async with client.ApiClient() as api_client:
+        bench = Bench(api_client)
+        burst = range(jobs)
+        started = time.perf_counter()
+        await bench.submit(burst)
+        result["create_requests_s"] = round(time.perf_counter() - started, 1)
+        apps = await bench.applications(burst)
+        all_apps = time.perf_counter() - started
+        progress(f"{jobs} SparkApplications in {all_apps:.1f} s")
+        result |= {
+            "all_applications_s": round(all_apps, 1),
+            "jobs_per_minute": round(jobs / all_apps * 60),
+        }
+        await bench.drivers(burst, apps)
+        result["running_burst"] = await bench.propagate(burst, "Running", RUNNING, None)
+        result["succeeded_burst"] = await bench.propagate(burst, "Succeeded", SUCCEEDED, None)
 
-    async def write(i: int) -> None:
-        status = {"status": {"phase": pod_phase, "containerStatuses": [
-            {"name": "spark-kubernetes-driver", "state": state, "ready": False, "restartCount": 0, "image": "x", "imageID": ""}]}}  # fmt: skip
-        await core.patch_namespaced_pod_status(f"job-{i:05d}-1-driver", NS, status)
-        written[f"job-{i:05d}"] = time.perf_counter()
+        steady = range(jobs, jobs + paced_jobs)
+        await bench.submit(steady)
+        await bench.drivers(steady, await bench.applications(steady))
+        result["running_paced"] = await bench.propagate(steady, "Running", RUNNING, rate)
+        result["succeeded_paced"] = await bench.propagate(steady, "Succeeded", SUCCEEDED, rate)
+        await quiet(op.process.pid)
+        result[f"rss_mb_at_{steady.stop}"] = round(rss_mb(op.process.pid))
+        progress(f"RSS with {steady.stop} jobs: {result[f'rss_mb_at_{steady.stop}']} MB")
 
-    await bounded([write(i) for i in range(jobs)])
-    await asyncio.wait_for(follower, timeout=600)
-    return [seen[n] - written[n] for n in written]
+        parked = range(steady.stop, present)
+        settle_started = time.perf_counter()
+        given_status = asyncio.create_task(bench.seen(await bench.version(), {name(i) for i in parked},
+                                                      lambda o: bool((o.get("status") or {}).get("phase"))))  # fmt: skip
+        await bench.submit(parked, suspend=True)
+        await given_status
+        result[f"seconds_until_{len(parked)}_suspended_jobs_have_status"] = round(
+            time.perf_counter() - settle_started, 1
+        )
+        await quiet(op.process.pid)
+        result[f"seconds_until_operator_quiet_after_{len(parked)}_new_jobs"] = round(
+            time.perf_counter() - settle_started, 1
+        )
+        result[f"rss_mb_at_{present}"] = round(rss_mb(op.process.pid))
+        cpu_before = cpu_seconds(op.process.pid)
+        await asyncio.sleep(30)
+        result["idle_cpu_percent"] = round((cpu_seconds(op.process.pid) - cpu_before) / 30 * 100, 1)
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--paced", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--present", type=int, default=10000)
     args = parser.parse_args()
     with ControlPlane() as cp:
@@ -215,7 +256,7 @@ def main() -> None:
         )
         try:
             time.sleep(3)
-            result = asyncio.run(scenario(cp, op, args.jobs, args.present))
+            result = asyncio.run(scenario(cp, op, args.jobs, args.paced, args.rate, args.present))
         except BaseException:
             print(op.log()[-4000:])
             raise
