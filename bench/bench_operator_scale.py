@@ -11,9 +11,9 @@ propagation latency, memory and idle CPU.
    the job's status showing the phase (p50, p99), seen through a watch.
 3. The same for ``--paced`` more jobs whose drivers move at ``--rate`` pods per second, a load
    the API server of this machine keeps up with: the operator's own latency.
-4. Operator resident memory with the jobs so far and then ``--present`` jobs present (the extra
+4. Operator resident memory with ``--jobs`` and then ``--present`` jobs present (the extra
    ones created suspended), the time until it has given them all a status and gone quiet, and
-   its CPU over 30 s while idle.
+   its CPU over 30 s while idle. Every measurement starts from a quiet operator.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ async def paced(coros: list[Any], rate: float) -> None:
 
 
 class Bench:
-    def __init__(self, api_client: client.ApiClient) -> None:
+    def __init__(self, api_client: client.ApiClient, operator_pid: int) -> None:
+        self.operator_pid = operator_pid
         self.custom = client.CustomObjectsApi(api_client)
         self.core = client.CoreV1Api(api_client)
 
@@ -188,7 +189,7 @@ async def scenario(
     await config.load_kube_config(str(cp.kubeconfig))
     result: dict[str, Any] = {}
     async with client.ApiClient() as api_client:
-        bench = Bench(api_client)
+        bench = Bench(api_client, op.process.pid)
         burst = range(jobs)
         started = time.perf_counter()
         await bench.submit(burst)
@@ -203,15 +204,14 @@ async def scenario(
         await bench.drivers(burst, apps)
         result["running_burst"] = await bench.propagate(burst, "Running", RUNNING, None)
         result["succeeded_burst"] = await bench.propagate(burst, "Succeeded", SUCCEEDED, None)
+        await quiet(op.process.pid)
+        result[f"rss_mb_at_{jobs}"] = round(rss_mb(op.process.pid))
 
         steady = range(jobs, jobs + paced_jobs)
         await bench.submit(steady)
         await bench.drivers(steady, await bench.applications(steady))
         result["running_paced"] = await bench.propagate(steady, "Running", RUNNING, rate)
         result["succeeded_paced"] = await bench.propagate(steady, "Succeeded", SUCCEEDED, rate)
-        await quiet(op.process.pid)
-        result[f"rss_mb_at_{steady.stop}"] = round(rss_mb(op.process.pid))
-        progress(f"RSS with {steady.stop} jobs: {result[f'rss_mb_at_{steady.stop}']} MB")
 
         parked = range(steady.stop, present)
         settle_started = time.perf_counter()

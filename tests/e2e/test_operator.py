@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import yaml
@@ -390,6 +391,19 @@ def test_rendered_application_is_valid_for_the_real_spark_operator_crd(cluster: 
         "create", "--dry-run=server", "--validate=strict", "-f", "-", input=json.dumps(broken)
     )
     assert result.returncode != 0
+
+
+@pytest.mark.own_control_plane
+def test_the_operator_streams_only_driver_pods(control_plane: ControlPlane) -> None:
+    """Pods are listed and watched with a server-side label selector: other pods of a served
+    namespace never reach the operator (kopf would have streamed them all)."""
+    reads = [
+        (e["verb"], unquote(e["requestURI"]))
+        for e in control_plane.audit_events("system:serviceaccount:helix-batch:helix-operator")
+        if e.get("objectRef", {}).get("resource") == "pods" and e["verb"] in ("list", "watch")
+    ]
+    assert {verb for verb, _ in reads} == {"list", "watch"}
+    assert all("labelSelector=batch.helixagent.io/job,spark-role=driver" in uri for _, uri in reads)
 
 
 @pytest.mark.own_control_plane
