@@ -44,5 +44,6 @@ class EventRecorder:
                     event["metadata"]["namespace"],
                     event,  # type: ignore[arg-type]  # a dict serializes like the model
                 )
-            except ApiException as err:  # an Event is worth a log line, not a retry loop
-                log.warning("could not post event %s: %s", event["reason"], err.reason)
+            except Exception as err:  # an Event is worth a log line, not a retry loop
+                reason = err.reason if isinstance(err, ApiException) else repr(err)
+                log.warning("could not post event %s: %s", event["reason"], reason)

@@ -34,7 +34,11 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     global _controller
     # Keep kopf's bookkeeping in annotations: status is ours and its schema is strict.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    # kopf's diff base is the spec alone: otherwise every phase label the operator sets would
+    # be a change to kopf, which answers each with one more write of its annotation.
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, ignored_fields=["metadata"]
+    )
     settings.persistence.finalizer = f"{GROUP}/cancel"
     # Serve the namespaces we are told and the resources present at startup: no cluster-wide
     # list/watch of namespaces and CRDs, so RBAC can stay namespaced.
