@@ -1,7 +1,7 @@
 """The operator at scale on the real control plane (tests/e2e): submission rate, status
 propagation latency, memory and idle CPU.
 
-    .venv/bin/python -m bench.bench_operator_scale [--jobs 1000] [--paced 500] [--rate 50]
+    .venv/bin/python -m bench.bench_operator_scale [--jobs 1000] [--paced 500] [--rate 25]
                                                    [--present 10000]
 
 1. ``--jobs`` HelixBatchJobs are created at once (64 concurrent requests); measured: time until
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes_asyncio import client, config, watch
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.e2e.controlplane import ControlPlane
 from tests.e2e.harness import OPERATOR_NAMESPACE, ROOT, Cluster, Operator
@@ -91,19 +92,34 @@ class Bench:
         self.custom = client.CustomObjectsApi(api_client)
         self.core = client.CoreV1Api(api_client)
 
+    async def ready(self) -> None:
+        """Until the API server serves watches of the new CRD ("storage is (re)initializing")."""
+        while True:
+            try:
+                await self.seen(await self.version(), set(), lambda _: True, timeout=1)
+                return
+            except ApiException as err:
+                if err.status != 429:
+                    raise
+                await asyncio.sleep(1)
+
     async def version(self) -> str:
         listing = await self.custom.list_namespaced_custom_object(*JOBS, limit=1)
         version: str = listing["metadata"]["resourceVersion"]
         return version
 
     async def seen(
-        self, version: str, names: set[str], reached: Callable[[dict[str, Any]], bool]
+        self,
+        version: str,
+        names: set[str],
+        reached: Callable[[dict[str, Any]], bool],
+        timeout: int = 900,
     ) -> dict[str, float]:
         """When each named job first reached the state, seen through a watch from ``version``."""
         seen: dict[str, float] = {}
         stream = watch.Watch()
         async with stream.stream(self.custom.list_namespaced_custom_object, *JOBS,
-                                 resource_version=version, timeout_seconds=900) as events:  # fmt: skip
+                                 resource_version=version, timeout_seconds=timeout) as events:  # fmt: skip
             async for event in events:
                 obj = event["object"]
                 job = obj["metadata"]["name"]
@@ -190,6 +206,7 @@ async def scenario(
     result: dict[str, Any] = {}
     async with client.ApiClient() as api_client:
         bench = Bench(api_client, op.process.pid)
+        await bench.ready()
         burst = range(jobs)
         started = time.perf_counter()
         await bench.submit(burst)
@@ -237,7 +254,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--paced", type=int, default=500)
-    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--rate", type=float, default=25.0)
     parser.add_argument("--present", type=int, default=10000)
     args = parser.parse_args()
     with ControlPlane() as cp:
