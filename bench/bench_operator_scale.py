@@ -13,7 +13,7 @@ propagation latency, memory and idle CPU.
    the API server of this machine keeps up with: the operator's own latency.
 4. Operator resident memory with ``--jobs`` and then ``--present`` jobs present (the extra
    ones created suspended), the time until it has given them all a status and gone quiet, and
-   its CPU over 30 s while idle. Every measurement starts from a quiet operator.
+   its CPU over 30 s while idle. Every measurement starts from a quiet operator and API server.
 """
 
 from __future__ import annotations
@@ -87,8 +87,8 @@ async def paced(coros: list[Any], rate: float) -> None:
 
 
 class Bench:
-    def __init__(self, api_client: client.ApiClient, operator_pid: int) -> None:
-        self.operator_pid = operator_pid
+    def __init__(self, api_client: client.ApiClient, busy: list[int]) -> None:
+        self.busy = busy  # the operator's and the control plane's processes
         self.custom = client.CustomObjectsApi(api_client)
         self.core = client.CoreV1Api(api_client)
 
@@ -190,12 +190,12 @@ class Bench:
         }
 
 
-async def quiet(pid: int, below: float = 0.05, window: float = 5.0) -> None:
-    """Until the process used less than ``below`` of a core over ``window`` seconds."""
+async def quiet(*pids: int, below: float = 0.1, window: float = 5.0) -> None:
+    """Until each process used less than ``below`` of a core over ``window`` seconds."""
     while True:
-        before = cpu_seconds(pid)
+        before = [cpu_seconds(pid) for pid in pids]
         await asyncio.sleep(window)
-        if (cpu_seconds(pid) - before) / window < below:
+        if all(cpu_seconds(p) - b < below * window for p, b in zip(pids, before, strict=True)):
             return
 
 
@@ -205,7 +205,7 @@ async def scenario(
     await config.load_kube_config(str(cp.kubeconfig))
     result: dict[str, Any] = {}
     async with client.ApiClient() as api_client:
-        bench = Bench(api_client, op.process.pid)
+        bench = Bench(api_client, [op.process.pid, *cp.pids])
         await bench.ready()
         burst = range(jobs)
         started = time.perf_counter()
