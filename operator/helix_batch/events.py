@@ -12,6 +12,8 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from helix_batch.lifecycle import format_time
+
 log = logging.getLogger(__name__)
 COMPONENT = "helix-operator"
 MAX_MESSAGE = 1024
@@ -24,7 +26,7 @@ class EventRecorder:
 
     def emit(self, obj: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         meta = obj["metadata"]
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = format_time(datetime.now(UTC))
         self._queue.put_nowait({
             "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
             "involvedObject": {

@@ -142,11 +142,13 @@ def decide(
             d.move("Suspended", "Suspended", "the job is suspended", condition=("Suspended", True))
         return d.result()
     if phase == "Suspended" or attempt == 0:
-        d.status["startTime"] = _ts(now)
+        d.status["startTime"] = format_time(now)
         return d.start(attempt + 1)
 
     deadline = job.spec.active_deadline_seconds
-    if deadline is not None and now >= _parse(d.status["startTime"]) + timedelta(seconds=deadline):
+    if deadline is not None and now >= parse_time(d.status["startTime"]) + timedelta(
+        seconds=deadline
+    ):
         if not d.status.get("nextAttemptTime"):
             d.actions.append(DeleteApp(attempt))
             d.end_attempt("Failed", None, "DeadlineExceeded")
@@ -160,7 +162,7 @@ def decide(
 
     due = d.status.get("nextAttemptTime")
     if due:
-        if now >= _parse(due):
+        if now >= parse_time(due):
             d.status.pop("nextAttemptTime")
             return d.start(attempt + 1)
         return d.result()
@@ -176,9 +178,9 @@ def _without_driver(d: _Draft, attempt: int, app_exists: bool) -> Decision:
     if not app_exists and "driver" not in d.status:
         d.actions.append(CreateApp(attempt))  # idempotent: adopts an existing one
     if "driver" in d.status:
-        missing = d.status.setdefault("missingSince", _ts(d.now))
+        missing = d.status.setdefault("missingSince", format_time(d.now))
         grace = timedelta(seconds=d.settings.missing_driver_grace_seconds)
-        if d.now >= _parse(missing) + grace:
+        if d.now >= parse_time(missing) + grace:
             d.actions.append(DeleteApp(attempt))
             return d.fail_attempt(None, "DriverPodMissing", "the driver pod disappeared")
         return d.result()
@@ -224,7 +226,7 @@ def _with_driver(d: _Draft, attempt: int, driver: Driver) -> Decision:
 
 
 def _check_start_deadline(d: _Draft, attempt: int, reason: str, message: str) -> Decision:
-    started = _parse(d.status["attemptStartTime"])
+    started = parse_time(d.status["attemptStartTime"])
     limit = d.job.spec.start_deadline_seconds
     if d.now < started + timedelta(seconds=limit):
         return d.result()
@@ -265,7 +267,7 @@ def parse_result(message: str) -> tuple[dict[str, Any] | None, str]:
 def _expire(d: _Draft) -> Decision:
     ttl = d.job.spec.ttl_seconds_after_finished
     done = d.status.get("completionTime")
-    if ttl is not None and done and d.now >= _parse(done) + timedelta(seconds=ttl):
+    if ttl is not None and done and d.now >= parse_time(done) + timedelta(seconds=ttl):
         d.actions.append(DeleteJob())
     return d.result()
 
@@ -281,7 +283,7 @@ def next_deadline(job: Job, status: Mapping[str, Any], settings: Settings) -> da
 
     def after(stamp: str | None, seconds: int | None) -> None:
         if stamp and seconds is not None:
-            moments.append(_parse(stamp) + timedelta(seconds=seconds))
+            moments.append(parse_time(stamp) + timedelta(seconds=seconds))
 
     if phase in TERMINAL:
         after(status.get("completionTime"), spec.ttl_seconds_after_finished)
@@ -340,7 +342,7 @@ class _Draft:
             current = {"type": kind}
             conditions.append(current)
         if current.get("status") != text:
-            current["lastTransitionTime"] = _ts(self.now)
+            current["lastTransitionTime"] = format_time(self.now)
         current.update(
             status=text, reason=reason, message=message, observedGeneration=self.job.generation
         )
@@ -348,7 +350,9 @@ class _Draft:
 
     def start(self, attempt: int) -> Decision:
         name = app_name(self.job.name, attempt)
-        self.status.update(attempt=attempt, sparkApplication=name, attemptStartTime=_ts(self.now))
+        self.status.update(
+            attempt=attempt, sparkApplication=name, attemptStartTime=format_time(self.now)
+        )
         for key in ("driver", "missingSince", "result"):
             self.status.pop(key, None)
         self.actions.append(CreateApp(attempt))
@@ -364,7 +368,7 @@ class _Draft:
             "attempt": attempt,
             "name": app_name(self.job.name, attempt),
             "startTime": self.status.get("attemptStartTime"),
-            "endTime": _ts(self.now),
+            "endTime": format_time(self.now),
             "outcome": outcome,
             "exitCode": exit_code,
             "reason": reason,
@@ -382,7 +386,7 @@ class _Draft:
         self.condition("Running", False, reason, message)
         if attempt <= self.job.spec.backoff_limit:
             delay = backoff_seconds(attempt, self.settings)
-            self.status["nextAttemptTime"] = _ts(self.now + timedelta(seconds=delay))
+            self.status["nextAttemptTime"] = format_time(self.now + timedelta(seconds=delay))
             self.actions.append(Emit("Warning", "AttemptFailed", f"attempt {attempt}: {message}"))
             self.move(
                 "Pending", "Retrying", f"attempt {attempt} failed ({reason}); retrying in {delay}s"
@@ -392,10 +396,10 @@ class _Draft:
         return self.result()
 
     def finish(self, phase: str, reason: str, message: str) -> None:
-        self.status["completionTime"] = _ts(self.now)
+        self.status["completionTime"] = format_time(self.now)
         start = self.status.get("startTime")
         if start:
-            self.status["durationSeconds"] = int((self.now - _parse(start)).total_seconds())
+            self.status["durationSeconds"] = int((self.now - parse_time(start)).total_seconds())
         self.condition("Running", False, reason, message)
         if phase == "Succeeded":
             self.condition("Complete", True, reason, message)
@@ -404,9 +408,9 @@ class _Draft:
         self.move(phase, reason, message, warning=phase != "Succeeded")
 
 
-def _ts(moment: datetime) -> str:
+def format_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _parse(text: str) -> datetime:
+def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from helix_batch.lifecycle import parse_time
 from helix_batch.spec import Job
 
 TRANSITIONS = Counter(
@@ -54,8 +55,8 @@ def record_transition(
         ATTEMPTS.labels(job.spec.type).inc()
     started = status.get("attemptStartTime")
     if new == "Running" and started:
-        begun = datetime.fromisoformat(started.replace("Z", "+00:00"))
-        SUBMIT_TO_RUNNING_SECONDS.observe(max(0.0, (now - begun).total_seconds()))
+        waited = (now - parse_time(started)).total_seconds()
+        SUBMIT_TO_RUNNING_SECONDS.observe(max(0.0, waited))
 
 
 def forget(namespace: str, name: str) -> None:
