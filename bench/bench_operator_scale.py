@@ -39,6 +39,7 @@ NS = "bench"
 CONCURRENCY = 64
 JOBS = ("batch.helixagent.io", "v1alpha1", NS, "helixbatchjobs")
 RUNNING = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+PHASE_LABEL = "batch.helixagent.io/phase"
 SUCCEEDED = {"terminated": {"exitCode": 0, "reason": "Completed", "message": json.dumps({"processedRows": 1})}}  # fmt: skip
 
 
@@ -96,7 +97,7 @@ class Bench:
         """Until the API server serves watches of the new CRD ("storage is (re)initializing")."""
         while True:
             try:
-                await self.seen(await self.version(), set(), lambda _: True, timeout=1)
+                await self.seen(await self.version(), set(), {}, timeout=1)
                 return
             except ApiException as err:
                 if err.status != 429:
@@ -112,21 +113,24 @@ class Bench:
         self,
         version: str,
         names: set[str],
-        reached: Callable[[dict[str, Any]], bool],
+        states: dict[str, Callable[[dict[str, Any]], bool]],
         timeout: int = 900,
-    ) -> dict[str, float]:
-        """When each named job first reached the state, seen through a watch from ``version``."""
-        seen: dict[str, float] = {}
+    ) -> dict[str, dict[str, float]]:
+        """When each named job first reached each state, seen through a watch from ``version``."""
+        seen: dict[str, dict[str, float]] = {state: {} for state in states}
+        left = len(names) * len(states)
         stream = watch.Watch()
         async with stream.stream(self.custom.list_namespaced_custom_object, *JOBS,
                                  resource_version=version, timeout_seconds=timeout) as events:  # fmt: skip
             async for event in events:
                 obj = event["object"]
                 job = obj["metadata"]["name"]
-                if job in names and job not in seen and reached(obj):
-                    seen[job] = time.perf_counter()
-                    if len(seen) == len(names):
-                        break
+                for state, reached in states.items():
+                    if job in names and job not in seen[state] and reached(obj):
+                        seen[state][job] = time.perf_counter()
+                        left -= 1
+                if not left:
+                    break
         return seen
 
     async def submit(self, ids: range, **spec: Any) -> None:
@@ -167,6 +171,7 @@ class Bench:
     async def propagate(
         self, ids: range, phase: str, state: dict[str, Any], rate: float | None
     ) -> dict[str, float]:
+        await quiet(*self.busy)  # not the tail of the previous step (e.g. pods just created)
         written: dict[str, float] = {}
 
         async def write(i: int) -> None:
@@ -175,19 +180,22 @@ class Bench:
             await self.core.patch_namespaced_pod_status(f"{name(i)}-1-driver", NS, status)
             written[name(i)] = time.perf_counter()
 
-        follower = asyncio.create_task(self.seen(await self.version(), {name(i) for i in ids},
-                                                 lambda o: (o.get("status") or {}).get("phase") == phase))  # fmt: skip
+        follower = asyncio.create_task(self.seen(await self.version(), {name(i) for i in ids}, {
+            "status": lambda o: (o.get("status") or {}).get("phase") == phase,
+            "label": lambda o: o["metadata"].get("labels", {}).get(PHASE_LABEL) == phase,
+        }))  # fmt: skip
         writes = [write(i) for i in ids]
         await (bounded(writes) if rate is None else paced(writes, rate))
         seen = await asyncio.wait_for(follower, timeout=900)
-        latencies = [seen[n] - written[n] for n in written]
-        label = "burst" if rate is None else f"paced {rate:g}/s"
-        progress(f"{phase} ({label}): p50 {statistics.median(latencies):.3f} s, "
-                 f"p99 {percentile(latencies, 0.99):.3f} s")  # fmt: skip
-        return {
-            "p50_s": round(statistics.median(latencies), 3),
-            "p99_s": round(percentile(latencies, 0.99), 3),
-        }
+        result: dict[str, float] = {}
+        for what in ("status", "label"):
+            latencies = [seen[what][n] - written[n] for n in written]
+            p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
+            progress(f"{phase} {what} ({'burst' if rate is None else f'paced {rate:g}/s'}): "
+                     f"p50 {p50:.3f} s, p99 {p99:.3f} s")  # fmt: skip
+            prefix = "" if what == "status" else "label_"
+            result |= {f"{prefix}p50_s": round(p50, 3), f"{prefix}p99_s": round(p99, 3)}
+        return result
 
 
 async def quiet(*pids: int, below: float = 0.1, window: float = 5.0) -> None:
@@ -233,7 +241,7 @@ async def scenario(
         parked = range(steady.stop, present)
         settle_started = time.perf_counter()
         given_status = asyncio.create_task(bench.seen(await bench.version(), {name(i) for i in parked},
-                                                      lambda o: bool((o.get("status") or {}).get("phase"))))  # fmt: skip
+                                                      {"status": lambda o: bool((o.get("status") or {}).get("phase"))}))  # fmt: skip
         await bench.submit(parked, suspend=True)
         await given_status
         result[f"seconds_until_{len(parked)}_suspended_jobs_have_status"] = round(

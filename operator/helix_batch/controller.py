@@ -19,6 +19,7 @@ from helix_batch import metrics
 from helix_batch.driver_watch import DriverPods
 from helix_batch.events import EventRecorder
 from helix_batch.kube import JobKey, KubeApi
+from helix_batch.phase_label import PhaseLabels
 from helix_batch.reconcile import reconcile
 from helix_batch.settings import Settings
 from helix_batch.workqueue import WorkQueue
@@ -39,6 +40,7 @@ class Controller:
         self.settings = settings
         self.now = now
         self.events = EventRecorder(api_client)
+        self.labels = PhaseLabels(self.api)
         self.queue: WorkQueue[JobKey] = WorkQueue()
         self.pods = DriverPods(api_client, self.queue.add)
         self._tasks: list[asyncio.Task[None]] = []
@@ -47,7 +49,7 @@ class Controller:
         work: list[Coroutine[Any, Any, None]] = [
             self.pods.follow(namespace) for namespace in self.settings.namespaces or (None,)
         ]
-        work += [self.queue.release_due(), self.events.post_forever()]
+        work += [self.queue.release_due(), self.events.post_forever(), *self.labels.work()]
         work += [self._serve() for _ in range(self.settings.workers)]
         self._tasks = [asyncio.create_task(w) for w in work]
 
@@ -60,7 +62,7 @@ class Controller:
         started = time.perf_counter()
         try:
             decision = await reconcile(
-                self.api, *key, self.settings, self.now, self.events.emit,
+                self.api, *key, self.settings, self.now, self.events.emit, self.labels.set,
                 deleting=deleting, drivers=self.pods.drivers,
             )  # fmt: skip
         finally:

@@ -36,7 +36,10 @@ class ClusterApi(Protocol):
         """A JSON merge patch of status (None removes a key), refused if the job changed."""
         ...
 
-    async def set_job_label(self, namespace: str, name: str, key: str, value: str) -> None: ...
+    async def set_job_label(self, namespace: str, name: str, key: str, value: str) -> None:
+        """Nothing if the job is gone."""
+        ...
+
     async def delete_job(self, namespace: str, name: str, uid: str) -> None: ...
     async def get_app(self, namespace: str, name: str) -> dict[str, Any] | None: ...
     async def create_app(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -85,10 +88,14 @@ class KubeApi:
 
     async def set_job_label(self, namespace: str, name: str, key: str, value: str) -> None:
         body = {"metadata": {"labels": {key: value}}}
-        await self.custom.patch_namespaced_custom_object(  # type: ignore[call-arg]
-            GROUP, VERSION, namespace, PLURAL, name, body,
-            _content_type="application/merge-patch+json",
-        )  # fmt: skip
+        try:
+            await self.custom.patch_namespaced_custom_object(  # type: ignore[call-arg]
+                GROUP, VERSION, namespace, PLURAL, name, body,
+                _content_type="application/merge-patch+json",
+            )  # fmt: skip
+        except ApiException as err:
+            if not _missing(err):
+                raise
 
     async def delete_job(self, namespace: str, name: str, uid: str) -> None:
         try:

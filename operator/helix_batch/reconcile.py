@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 from helix_batch import metrics
-from helix_batch.kube import ClusterApi, Conflict, PodKey
+from helix_batch.kube import ClusterApi, Conflict, JobKey, PodKey
 from helix_batch.lifecycle import (
     TERMINAL,
     CreateApp,
@@ -31,6 +31,7 @@ from helix_batch.spec import Job, load_job
 
 log = logging.getLogger(__name__)
 EventSink = Callable[[Mapping[str, Any], str, str, str], None]
+LabelSink = Callable[[JobKey, str], None]  # (job, phase): the phase label to set
 MAX_CONFLICT_RETRIES = 5
 
 
@@ -41,6 +42,7 @@ async def reconcile(
     settings: Settings,
     now: Callable[[], datetime],
     emit: EventSink,
+    relabel: LabelSink,
     deleting: bool = False,
     drivers: Mapping[PodKey, Driver] = MappingProxyType({}),
 ) -> Decision | None:
@@ -52,7 +54,7 @@ async def reconcile(
         if body is None:
             return None
         try:
-            return await _once(api, body, settings, now(), emit, deleting, drivers)
+            return await _once(api, body, settings, now(), emit, relabel, deleting, drivers)
         except Conflict:
             log.debug("conflict on %s/%s, re-reading", namespace, name)
     raise Conflict(f"{namespace}/{name}: status kept changing")
@@ -64,6 +66,7 @@ async def _once(
     settings: Settings,
     now: datetime,
     emit: EventSink,
+    relabel: LabelSink,
     deleting: bool,
     drivers: Mapping[PodKey, Driver],
 ) -> Decision:
@@ -100,7 +103,7 @@ async def _once(
     old_phase, new_phase = status.get("phase"), decision.status.get("phase")
     labels = body["metadata"].get("labels") or {}
     if new_phase and new_phase != labels.get(LABEL_PHASE) and not deleting:
-        await api.set_job_label(job.namespace, job.name, LABEL_PHASE, new_phase)
+        relabel((job.namespace, job.name), new_phase)
     if new_phase != old_phase:
         metrics.record_transition(job, old_phase, new_phase, decision.status, now)
     for action in decision.actions:

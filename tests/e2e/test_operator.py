@@ -143,10 +143,13 @@ def test_success_with_result_columns_and_wait(
     assert header.split() == ["NAME", "TYPE", "PHASE", "ATTEMPT", "ROWS", "AGE"]
     rows = str(result["processedRows"])
     assert row.split()[:5] == [name, "EntityExtraction", "Succeeded", "1", rows]
-    listed = cluster.cp.kubectl_ok(
-        "get", "hbj", "-n", cluster.ns, "-l", "batch.helixagent.io/phase=Succeeded", "-o", "name"
-    )
-    assert f"helixbatchjob.batch.helixagent.io/{name}" in listed.split()
+    # The phase label follows the status in a lane of its own.
+    wait_for(
+        "the phase label",
+        lambda: f"helixbatchjob.batch.helixagent.io/{name}" in cluster.cp.kubectl_ok(
+            "get", "hbj", "-n", cluster.ns, "-l", "batch.helixagent.io/phase=Succeeded", "-o", "name"
+        ).split(),
+    )  # fmt: skip
     assert {"Submitted", "DriverRunning", "Completed"} <= set(cluster.event_reasons(name))
 
 

@@ -107,12 +107,18 @@ def run(
     def now() -> datetime:
         return at(t)
 
-    return asyncio.run(
-        reconcile(
+    async def once() -> Decision | None:
+        labels: list[tuple[tuple[str, str], str]] = []
+        decision = await reconcile(
             api, "analytics", "entities-jan", SETTINGS, now, events,
+            lambda key, phase: labels.append((key, phase)),
             deleting=deleting, drivers=drivers or {},
-        )
-    )  # fmt: skip
+        )  # fmt: skip
+        for key, phase in labels:  # as the operator's label lane writes them, afterwards
+            await api.set_job_label(*key, LABEL_PHASE, phase)
+        return decision
+
+    return asyncio.run(once())
 
 
 def status(api: MemoryApi) -> dict[str, Any]:
