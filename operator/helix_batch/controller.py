@@ -18,6 +18,7 @@ from kubernetes_asyncio import client
 from helix_batch import metrics
 from helix_batch.driver_watch import DriverPods
 from helix_batch.events import EventRecorder
+from helix_batch.job_cache import JobCache
 from helix_batch.kube import JobKey, KubeApi
 from helix_batch.phase_label import PhaseLabels
 from helix_batch.reconcile import reconcile
@@ -42,6 +43,7 @@ class Controller:
         self.events = EventRecorder(api_client)
         self.labels = PhaseLabels(self.api)
         self.queue: WorkQueue[JobKey] = WorkQueue()
+        self.jobs = JobCache()  # fed by kopf's watch (handlers.py)
         self.pods = DriverPods(api_client, self.queue.add)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -64,6 +66,8 @@ class Controller:
             decision = await reconcile(
                 self.api, *key, self.settings, self.now, self.events.emit, self.labels.set,
                 deleting=deleting, drivers=self.pods.drivers,
+                # kopf's own triggers (changes, deletion) read the job afresh.
+                cached=self.jobs.get(key) if trigger == "queue" else None,
             )  # fmt: skip
         finally:
             metrics.RECONCILE_SECONDS.labels(trigger).observe(time.perf_counter() - started)

@@ -1,5 +1,6 @@
-"""kopf wiring: job changes and deletions are triggers for the controller's reconcile; driver
-pods and deadlines reach it through its own work queue (controller.py)."""
+"""kopf wiring: job changes and deletions are triggers for the controller's reconcile, and every
+job event refreshes its cache of waiting jobs; driver pods and deadlines reach it through its
+own work queue (controller.py)."""
 
 from __future__ import annotations
 
@@ -72,6 +73,11 @@ async def cleanup(**_: Any) -> None:
 async def changed(namespace: str | None, name: str, **_: Any) -> None:
     assert namespace, "HelixBatchJobs are namespaced"
     await _running().reconcile("change", (namespace, name))
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def observed(event: kopf.RawEvent, **_: Any) -> None:
+    _running().jobs.observe(event.get("type"), event["object"])
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)

@@ -45,18 +45,24 @@ async def reconcile(
     relabel: LabelSink,
     deleting: bool = False,
     drivers: Mapping[PodKey, Driver] = MappingProxyType({}),
+    cached: Mapping[str, Any] | None = None,
 ) -> Decision | None:
     """Bring one job one step forward; returns what was decided (None if the job is gone).
 
-    ``drivers`` are driver pods as last seen by a watch; a pod not among them is read live."""
+    ``drivers`` are driver pods as last seen by a watch; a pod not among them is read live.
+    ``cached`` is the job as last seen by a watch; without it, or once it proves stale (a
+    refused status write), the job is read live."""
+    body = cached
     for _ in range(MAX_CONFLICT_RETRIES):
-        body = await api.get_job(namespace, name)
+        if body is None:
+            body = await api.get_job(namespace, name)
         if body is None:
             return None
         try:
             return await _once(api, body, settings, now(), emit, relabel, deleting, drivers)
         except Conflict:
             log.debug("conflict on %s/%s, re-reading", namespace, name)
+            body = None
     raise Conflict(f"{namespace}/{name}: status kept changing")
 
 

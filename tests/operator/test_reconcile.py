@@ -31,14 +31,18 @@ class MemoryApi:
         self.creates = 0
         self.deleted_pods: list[str] = []
         self.pod_reads = 0
+        self.job_reads = 0
+        self.job_writes = 0
         self.conflicts_to_inject = 0
 
     def _bump(self) -> None:
         assert self.job is not None
         meta = self.job["metadata"]
         meta["resourceVersion"] = str(int(meta["resourceVersion"]) + 1)
+        self.job_writes += 1
 
     async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self.job_reads += 1
         return copy.deepcopy(self.job)
 
     async def patch_job_status(
@@ -103,6 +107,7 @@ def run(
     events: Events,
     deleting: bool = False,
     drivers: Mapping[tuple[str, str], Driver] | None = None,
+    cached: Mapping[str, Any] | None = None,
 ) -> Decision | None:
     def now() -> datetime:
         return at(t)
@@ -112,7 +117,7 @@ def run(
         decision = await reconcile(
             api, "analytics", "entities-jan", SETTINGS, now, events,
             lambda key, phase: labels.append((key, phase)),
-            deleting=deleting, drivers=drivers or {},
+            deleting=deleting, drivers=drivers or {}, cached=cached,
         )  # fmt: skip
         for key, phase in labels:  # as the operator's label lane writes them, afterwards
             await api.set_job_label(*key, LABEL_PHASE, phase)
@@ -225,3 +230,28 @@ def test_a_driver_the_watch_has_not_seen_is_read_live() -> None:
     run(api, 5, events, drivers=other)
     assert status(api)["phase"] == "Running"
     assert api.pod_reads == 1
+
+
+def test_a_job_seen_by_the_watch_is_not_read_again() -> None:
+    api, events = MemoryApi(job_doc()), Events()
+    run(api, 0, events)
+    reads = api.job_reads
+    api.pods["entities-jan-1-driver"] = pod(1, driver=RUNNING)
+    run(api, 5, events, cached=copy.deepcopy(api.job))
+    assert status(api)["phase"] == "Running"
+    assert api.job_reads == reads
+
+
+def test_a_stale_cached_job_is_refused_and_read_afresh_without_repeating_a_step() -> None:
+    api, events = MemoryApi(job_doc()), Events()
+    run(api, 0, events)
+    before_running = copy.deepcopy(api.job)  # the watch has not yet brought the next write
+    api.pods["entities-jan-1-driver"] = pod(1, driver=RUNNING)
+    run(api, 5, events)
+    reads, writes = api.job_reads, api.job_writes
+    run(api, 6, events, cached=before_running)
+    assert api.job_reads == reads + 1  # refused once, then read live
+    assert api.job_writes == writes  # and nothing left to write
+    assert status(api)["phase"] == "Running"
+    assert [e[1] for e in events] == ["Submitted", "DriverRunning"]
+    assert list(api.apps) == ["entities-jan-1"]
