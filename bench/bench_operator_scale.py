@@ -14,6 +14,11 @@ propagation latency, memory and idle CPU.
 4. Operator resident memory with ``--jobs`` and then ``--present`` jobs present (the extra
    ones created suspended), the time until it has given them all a status and gone quiet, and
    its CPU over 30 s while idle. Every measurement starts from a quiet operator and API server.
+5. The floor: the burst of step 2 in a namespace the operator does not serve, where the bench
+   writes each job's status itself right after its pod's, as an operator that costs nothing
+   would. The same API server on the same machine, so what step 2 adds is the operator's.
+
+Steps 2 and 3 also report when the phase label followed the status.
 """
 
 from __future__ import annotations
@@ -36,8 +41,8 @@ from tests.e2e.harness import OPERATOR_NAMESPACE, ROOT, Cluster, Operator
 from tests.operator.helpers import job_doc
 
 NS = "bench"
+FLOOR_NS = "floor"  # not served by the operator
 CONCURRENCY = 64
-JOBS = ("batch.helixagent.io", "v1alpha1", NS, "helixbatchjobs")
 RUNNING = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
 PHASE_LABEL = "batch.helixagent.io/phase"
 SUCCEEDED = {"terminated": {"exitCode": 0, "reason": "Completed", "message": json.dumps({"processedRows": 1})}}  # fmt: skip
@@ -88,8 +93,10 @@ async def paced(coros: list[Any], rate: float) -> None:
 
 
 class Bench:
-    def __init__(self, api_client: client.ApiClient, busy: list[int]) -> None:
+    def __init__(self, api_client: client.ApiClient, busy: list[int], ns: str = NS) -> None:
         self.busy = busy  # the operator's and the control plane's processes
+        self.ns = ns
+        self.jobs = ("batch.helixagent.io", "v1alpha1", ns, "helixbatchjobs")
         self.custom = client.CustomObjectsApi(api_client)
         self.core = client.CoreV1Api(api_client)
 
@@ -105,7 +112,7 @@ class Bench:
                 await asyncio.sleep(1)
 
     async def version(self) -> str:
-        listing = await self.custom.list_namespaced_custom_object(*JOBS, limit=1)
+        listing = await self.custom.list_namespaced_custom_object(*self.jobs, limit=1)
         version: str = listing["metadata"]["resourceVersion"]
         return version
 
@@ -120,7 +127,7 @@ class Bench:
         seen: dict[str, dict[str, float]] = {state: {} for state in states}
         left = len(names) * len(states)
         stream = watch.Watch()
-        async with stream.stream(self.custom.list_namespaced_custom_object, *JOBS,
+        async with stream.stream(self.custom.list_namespaced_custom_object, *self.jobs,
                                  resource_version=version, timeout_seconds=timeout) as events:  # fmt: skip
             async for event in events:
                 obj = event["object"]
@@ -136,62 +143,75 @@ class Bench:
     async def submit(self, ids: range, **spec: Any) -> None:
         def body(i: int) -> dict[str, Any]:
             doc = job_doc(name(i), **spec)
-            doc["metadata"] = {"name": name(i), "namespace": NS}
+            doc["metadata"] = {"name": name(i), "namespace": self.ns}
             return doc
 
-        await bounded([self.custom.create_namespaced_custom_object(*JOBS, body(i)) for i in ids])
+        await bounded(
+            [self.custom.create_namespaced_custom_object(*self.jobs, body(i)) for i in ids]
+        )
 
     async def applications(self, ids: range) -> dict[str, dict[str, Any]]:
         wanted = {f"{name(i)}-1" for i in ids}
         while True:
             listing = await self.custom.list_namespaced_custom_object(
-                "sparkoperator.k8s.io", "v1beta2", NS, "sparkapplications"
+                "sparkoperator.k8s.io", "v1beta2", self.ns, "sparkapplications"
             )
             apps = {a["metadata"]["name"]: a for a in listing["items"]}
             if wanted <= apps.keys():
                 return apps
             await asyncio.sleep(0.25)
 
-    async def drivers(self, ids: range, apps: dict[str, dict[str, Any]]) -> None:
+    async def drivers(self, ids: range, apps: dict[str, dict[str, Any]] | None) -> None:
         """Driver pods, created as spark-operator would (Pending, no status yet)."""
 
         async def make_pod(i: int) -> None:
-            app = apps[f"{name(i)}-1"]
             pod: Any = {
                 "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": f"{name(i)}-1-driver", "labels": {**app["spec"]["driver"]["labels"], "spark-role": "driver"},
-                             "ownerReferences": [{"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
-                                                  "name": app["metadata"]["name"], "uid": app["metadata"]["uid"], "controller": True}]},
+                "metadata": {"name": f"{name(i)}-1-driver", "labels": {"spark-role": "driver"}},
                 "spec": {"containers": [{"name": "spark-kubernetes-driver", "image": "spark:x"}]},
             }  # fmt: skip
-            await self.core.create_namespaced_pod(NS, pod)
+            if apps is not None:
+                app = apps[f"{name(i)}-1"]
+                pod["metadata"]["labels"] |= app["spec"]["driver"]["labels"]
+                pod["metadata"]["ownerReferences"] = [{"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
+                                                       "name": app["metadata"]["name"], "uid": app["metadata"]["uid"], "controller": True}]  # fmt: skip
+            await self.core.create_namespaced_pod(self.ns, pod)
 
         await bounded([make_pod(i) for i in ids])
 
     async def propagate(
-        self, ids: range, phase: str, state: dict[str, Any], rate: float | None
+        self, ids: range, phase: str, state: dict[str, Any], rate: float | None, floor: bool = False
     ) -> dict[str, float]:
+        """With ``floor``, no operator: the bench writes each job's status right after its pod's,
+        as a free operator would; what is left is the API server's own latency."""
         await quiet(*self.busy)  # not the tail of the previous step (e.g. pods just created)
         written: dict[str, float] = {}
 
         async def write(i: int) -> None:
             status = {"status": {"phase": phase, "containerStatuses": [
                 {"name": "spark-kubernetes-driver", "state": state, "ready": False, "restartCount": 0, "image": "x", "imageID": ""}]}}  # fmt: skip
-            await self.core.patch_namespaced_pod_status(f"{name(i)}-1-driver", NS, status)
+            await self.core.patch_namespaced_pod_status(f"{name(i)}-1-driver", self.ns, status)
             written[name(i)] = time.perf_counter()
+            if floor:
+                job_status = {"phase": phase, "attempt": 1, "sparkApplication": f"{name(i)}-1",
+                              "driver": {"pod": f"{name(i)}-1-driver", "phase": phase}}  # fmt: skip
+                await self.custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
+                    *self.jobs, name(i), {"status": job_status},
+                    _content_type="application/merge-patch+json",
+                )  # fmt: skip
 
-        follower = asyncio.create_task(self.seen(await self.version(), {name(i) for i in ids}, {
-            "status": lambda o: (o.get("status") or {}).get("phase") == phase,
-            "label": lambda o: o["metadata"].get("labels", {}).get(PHASE_LABEL) == phase,
-        }))  # fmt: skip
+        states = {"status": lambda o: (o.get("status") or {}).get("phase") == phase}
+        if not floor:
+            states["label"] = lambda o: o["metadata"].get("labels", {}).get(PHASE_LABEL) == phase
+        follower = asyncio.create_task(self.seen(await self.version(), {name(i) for i in ids}, states))  # fmt: skip
         writes = [write(i) for i in ids]
         await (bounded(writes) if rate is None else paced(writes, rate))
         seen = await asyncio.wait_for(follower, timeout=900)
         result: dict[str, float] = {}
-        for what in ("status", "label"):
+        for what in states:
             latencies = [seen[what][n] - written[n] for n in written]
             p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
-            progress(f"{phase} {what} ({'burst' if rate is None else f'paced {rate:g}/s'}): "
+            progress(f"{phase} {what} ({'floor ' if floor else ''}{'burst' if rate is None else f'paced {rate:g}/s'}): "
                      f"p50 {p50:.3f} s, p99 {p99:.3f} s")  # fmt: skip
             prefix = "" if what == "status" else "label_"
             result |= {f"{prefix}p50_s": round(p50, 3), f"{prefix}p99_s": round(p99, 3)}
@@ -255,6 +275,12 @@ async def scenario(
         cpu_before = cpu_seconds(op.process.pid)
         await asyncio.sleep(30)
         result["idle_cpu_percent"] = round((cpu_seconds(op.process.pid) - cpu_before) / 30 * 100, 1)
+
+        floor = Bench(api_client, bench.busy, FLOOR_NS)
+        await floor.submit(burst, suspend=True)  # (the operator does not serve this namespace)
+        await floor.drivers(burst, None)
+        result["running_burst_floor"] = await floor.propagate(burst, "Running", RUNNING, None, True)
+        result["succeeded_burst_floor"] = await floor.propagate(burst, "Succeeded", SUCCEEDED, None, True)  # fmt: skip
     return result
 
 
@@ -274,6 +300,7 @@ def main() -> None:
         cp.kubectl_ok("create", "namespace", OPERATOR_NAMESPACE)
         cp.kubectl_ok("apply", "-f", str(ROOT / "manifests" / "base" / "operator-rbac.yaml"))
         Cluster(cp, NS)  # the namespace, and the operator's RoleBinding in it
+        cp.kubectl_ok("create", "namespace", FLOOR_NS)
         kubeconfig = cp.kubeconfig_for_service_account(OPERATOR_NAMESPACE, "helix-operator")
         # The default 15 s lease (the e2e harness shortens it to test failover quickly).
         op = Operator(

@@ -27,7 +27,7 @@ class Settings:
     retry_backoff_cap_seconds: int = 600
     attempts_history: int = 10
     # Concurrent reconciles of driver pod changes and deadlines.
-    workers: int = 16
+    workers: int = 32
     # Leader election between replicas (renew after 2/3 of it, retry every 1/5).
     lease_seconds: int = 15
     metrics_port: int = 8080
