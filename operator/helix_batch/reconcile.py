@@ -1,7 +1,8 @@
-"""One reconcile of one job: observe the live objects, decide, act, write status.
+"""One reconcile of one job: observe the objects, decide, act, write status.
 
-Every trigger (create, resume, spec change, timer, driver pod event, deletion) ends here, so
-the order of events never matters: each run reads the current truth from the API.
+Every trigger (create, resume, spec change, deadline, driver pod event, deletion) ends here, so
+the order of events never matters: each run starts from the current state, as the watches last
+delivered it or read live, and a status write from a stale copy is refused and re-decided.
 """
 
 from __future__ import annotations
