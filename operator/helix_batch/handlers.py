@@ -18,6 +18,7 @@ from helix_batch.settings import Settings
 
 log = logging.getLogger(__name__)
 SETTINGS = Settings.from_env()
+CACHE_HANDLER = "job-cache"
 _controller: Controller | None = None
 
 
@@ -75,9 +76,19 @@ async def changed(namespace: str | None, name: str, **_: Any) -> None:
     await _running().reconcile("change", (namespace, name))
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)
+@kopf.on.event(GROUP, VERSION, PLURAL, id=CACHE_HANDLER)
 async def observed(event: kopf.RawEvent, **_: Any) -> None:
     _running().jobs.observe(event.get("type"), event["object"])
+
+
+class _QuietCache(logging.Filter):
+    """kopf logs each handler's success at INFO: for the cache that is a line per job event."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(f"Handler {CACHE_HANDLER!r} succeeded")
+
+
+logging.getLogger("kopf.objects").addFilter(_QuietCache())
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)

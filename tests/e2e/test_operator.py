@@ -151,6 +151,8 @@ def test_success_with_result_columns_and_wait(
         ).split(),
     )  # fmt: skip
     assert {"Submitted", "DriverRunning", "Completed"} <= set(cluster.event_reasons(name))
+    # The operator's job cache sees every job event: kopf would log each one at INFO.
+    assert "Handler 'job-cache'" not in spark_operator.log()
 
 
 def test_failure_retries_with_new_attempts_then_fails(cluster: Cluster, operator: Operator) -> None:
