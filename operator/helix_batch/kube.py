@@ -77,10 +77,7 @@ class KubeApi:
     ) -> None:
         body = {"metadata": {"resourceVersion": resource_version}, "status": dict(status)}
         try:
-            await self.custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
-                GROUP, VERSION, namespace, PLURAL, name, body,
-                _content_type="application/merge-patch+json",
-            )  # fmt: skip
+            await self._merge_patch_job(namespace, name, body, status=True)
         except ApiException as err:
             if err.status == 409:
                 raise Conflict(name) from None
@@ -89,13 +86,20 @@ class KubeApi:
     async def set_job_label(self, namespace: str, name: str, key: str, value: str) -> None:
         body = {"metadata": {"labels": {key: value}}}
         try:
-            await self.custom.patch_namespaced_custom_object(  # type: ignore[call-arg]
-                GROUP, VERSION, namespace, PLURAL, name, body,
-                _content_type="application/merge-patch+json",
-            )  # fmt: skip
+            await self._merge_patch_job(namespace, name, body, status=False)
         except ApiException as err:
             if not _missing(err):
                 raise
+
+    async def _merge_patch_job(
+        self, namespace: str, name: str, body: dict[str, Any], status: bool
+    ) -> None:
+        custom = self.custom
+        patch = custom.patch_namespaced_custom_object_status if status else custom.patch_namespaced_custom_object  # fmt: skip
+        await patch(  # type: ignore[call-arg]
+            GROUP, VERSION, namespace, PLURAL, name, body,
+            _content_type="application/merge-patch+json",
+        )  # fmt: skip
 
     async def delete_job(self, namespace: str, name: str, uid: str) -> None:
         try:
