@@ -277,7 +277,7 @@ async def scenario(
         result["idle_cpu_percent"] = round((cpu_seconds(op.process.pid) - cpu_before) / 30 * 100, 1)
 
         floor = Bench(api_client, bench.busy, FLOOR_NS)
-        await floor.submit(burst, suspend=True)  # (the operator does not serve this namespace)
+        await floor.submit(burst)  # no operator serves this namespace
         await floor.drivers(burst, None)
         result["running_burst_floor"] = await floor.propagate(burst, "Running", RUNNING, None, True)
         result["succeeded_burst_floor"] = await floor.propagate(burst, "Succeeded", SUCCEEDED, None, True)  # fmt: skip
