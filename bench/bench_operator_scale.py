@@ -132,8 +132,8 @@ class Bench:
             async for event in events:
                 obj = event["object"]
                 job = obj["metadata"]["name"]
-                for state, reached in states.items():
-                    if job in names and job not in seen[state] and reached(obj):
+                for state, reached in states.items() if job in names else ():
+                    if job not in seen[state] and reached(obj):
                         seen[state][job] = time.perf_counter()
                         left -= 1
                 if not left:

@@ -41,7 +41,7 @@ class Controller:
         self.settings = settings
         self.now = now
         self.events = EventRecorder(api_client)
-        self.labels = PhaseLabels(self.api)
+        self.labels = PhaseLabels(self.api, RETRY_AFTER_ERROR_SECONDS)
         self.queue: WorkQueue[JobKey] = WorkQueue()
         self.jobs = JobCache()  # fed by kopf's watch (handlers.py)
         self.pods = DriverPods(api_client, self.queue.add)

@@ -21,11 +21,10 @@ from helix_batch.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 LANES = 2  # enough for a steady stream, few enough to leave a burst's status writes ahead
-RETRY_AFTER_ERROR_SECONDS = 5.0
 
 
 class PhaseLabels:
-    def __init__(self, api: ClusterApi, retry_seconds: float = RETRY_AFTER_ERROR_SECONDS) -> None:
+    def __init__(self, api: ClusterApi, retry_seconds: float) -> None:
         self._api = api
         self._retry_seconds = retry_seconds
         self._wanted: dict[JobKey, str] = {}
