@@ -12,6 +12,7 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from helix_batch.kube import raw
 from helix_batch.lifecycle import format_time
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,12 @@ class EventRecorder:
         while True:
             event = await self._queue.get()
             try:
-                await self._core.create_namespaced_event(
-                    event["metadata"]["namespace"],
-                    event,  # type: ignore[arg-type]  # a dict serializes like the model
+                await raw(
+                    self._core.create_namespaced_event(
+                        event["metadata"]["namespace"],
+                        event,  # type: ignore[arg-type]  # a dict serializes like the model
+                        _preload_content=False,
+                    )
                 )
             except Exception as err:  # an Event is worth a log line, not a retry loop
                 reason = err.reason if isinstance(err, ApiException) else repr(err)

@@ -5,15 +5,15 @@ own work queue (controller.py)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import kopf
-from kubernetes_asyncio import client
 
 from helix_batch import metrics
 from helix_batch.controller import Controller
-from helix_batch.kube import GROUP, PLURAL, VERSION
+from helix_batch.kube import GROUP, PLURAL, VERSION, connect
 from helix_batch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,16 +31,25 @@ def _running() -> Controller:
     return _controller
 
 
+class SpecDiffBase(kopf.AnnotationsDiffBaseStorage):
+    """kopf's diff base is the spec alone: otherwise every phase label the operator sets would
+    be a change to kopf, which answers each with one more write of its annotation. kopf builds
+    it on every event by deep-copying the whole body, status included, before dropping all
+    but the spec: hand it the spec alone."""
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None
+    ) -> kopf.BodyEssence:
+        spec = kopf.Body(kopf.BodyEssence(spec=body.get("spec", {})))
+        return super().build(body=spec, extra_fields=extra_fields)
+
+
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     global _controller
     # Keep kopf's bookkeeping in annotations: status is ours and its schema is strict.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    # kopf's diff base is the spec alone: otherwise every phase label the operator sets would
-    # be a change to kopf, which answers each with one more write of its annotation.
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, ignored_fields=["metadata"]
-    )
+    settings.persistence.diffbase_storage = SpecDiffBase(prefix=GROUP)
     settings.persistence.finalizer = f"{GROUP}/cancel"
     # Serve the namespaces we are told and the resources present at startup: no cluster-wide
     # list/watch of namespaces and CRDs, so RBAC can stay namespaced.
@@ -53,10 +62,9 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.queueing.worker_limit = SETTINGS.workers * 4
     settings.queueing.idle_timeout = 0.5
     settings.networking.error_backoffs = [1, 2, 5, 10]
-    configuration = client.Configuration.get_default_copy()
     # Each pooled TLS connection holds a 256 KiB buffer: keep only as many as can be busy.
-    configuration.connection_pool_maxsize = SETTINGS.workers + len(SETTINGS.namespaces) + 4
-    _controller = Controller(client.ApiClient(configuration), SETTINGS, _now)
+    api_client = connect(pool_size=SETTINGS.workers + len(SETTINGS.namespaces) + 4)
+    _controller = Controller(api_client, SETTINGS, _now)
     _controller.start()
 
 

@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any, Protocol
 
+import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -56,6 +57,34 @@ def _missing(err: ApiException) -> bool:
     return err.status == 404
 
 
+async def raw(request: Awaitable[Any]) -> bytes:
+    """The body of a request made with ``_preload_content=False``; an error status raises
+    ``ApiException`` as a preloaded request would. Raw JSON, because turning responses into the
+    generated models (or even parsing them, when nobody reads them) costs more than a decision."""
+    response = await request
+    body: bytes = await response.read()
+    if response.status >= 400:
+        raise ApiException(status=response.status, reason=body.decode(errors="replace"))
+    return body
+
+
+def connect(pool_size: int) -> client.ApiClient:
+    """A client of the loaded configuration with at most ``pool_size`` connections.
+
+    kubernetes_asyncio's session trusts the environment: aiohttp then looks up proxy variables
+    and ~/.netrc, in a thread, for every request. The operator takes its API server, and any
+    proxy, from its kubeconfig or in-cluster configuration only."""
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = pool_size
+    api_client = client.ApiClient(configuration)
+    rest = api_client.rest_client
+    trusting = rest.pool_manager
+    # The read buffer as kubernetes_asyncio sizes it: a watch event may hold a 1.5 MiB object.
+    rest.pool_manager = aiohttp.ClientSession(connector=trusting.connector, read_bufsize=2**21)
+    trusting.detach()
+    return api_client
+
+
 class KubeApi:
     def __init__(self, api_client: client.ApiClient) -> None:
         self.custom = client.CustomObjectsApi(api_client)
@@ -96,10 +125,10 @@ class KubeApi:
     ) -> None:
         custom = self.custom
         patch = custom.patch_namespaced_custom_object_status if status else custom.patch_namespaced_custom_object  # fmt: skip
-        await patch(  # type: ignore[call-arg]
+        await raw(patch(  # type: ignore[call-arg]
             GROUP, VERSION, namespace, PLURAL, name, body,
-            _content_type="application/merge-patch+json",
-        )  # fmt: skip
+            _content_type="application/merge-patch+json", _preload_content=False,
+        ))  # fmt: skip
 
     async def delete_job(self, namespace: str, name: str, uid: str) -> None:
         try:
@@ -155,14 +184,12 @@ class KubeApi:
         return [item["metadata"]["name"] for item in found.get("items", ())]
 
     async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
-        # Raw JSON: the generated V1Pod models cost more than the whole decision. Without
-        # preloading, errors come back as a response (a Status object) instead of an exception.
-        response: Any = await self.core.read_namespaced_pod(name, namespace, _preload_content=False)
-        body = await response.read()
-        if response.status == 404:
-            return None
-        if response.status >= 400:
-            raise ApiException(status=response.status, reason=body.decode(errors="replace"))
+        try:
+            body = await raw(self.core.read_namespaced_pod(name, namespace, _preload_content=False))
+        except ApiException as err:
+            if _missing(err):
+                return None
+            raise
         pod: dict[str, Any] = json.loads(body)
         return pod
 
