@@ -79,7 +79,9 @@ def test_the_api_session_ignores_proxy_variables(monkeypatch: pytest.MonkeyPatch
         api_client = connect(pool_size=3)
         try:
             body = await raw(client.VersionApi(api_client).get_code(_preload_content=False))
-            return json.loads(body), api_client.rest_client.pool_manager.connector.limit
+            connector = api_client.rest_client.pool_manager.connector
+            assert connector is not None
+            return json.loads(body), connector.limit
         finally:
             await api_client.close()
             await runner.cleanup()
