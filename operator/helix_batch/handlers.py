@@ -62,7 +62,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.queueing.worker_limit = SETTINGS.workers * 4
     settings.queueing.idle_timeout = 0.5
     settings.networking.error_backoffs = [1, 2, 5, 10]
-    # Each pooled TLS connection holds a 256 KiB buffer: keep only as many as can be busy.
+    # Pooled connections hold TLS buffers: keep only as many as can be busy.
     api_client = connect(pool_size=SETTINGS.workers + len(SETTINGS.namespaces) + 4)
     _controller = Controller(api_client, SETTINGS, _now)
     _controller.start()

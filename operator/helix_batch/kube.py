@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio.sslproto
 import json
 from collections.abc import Awaitable, Mapping
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ PLURAL = "helixbatchjobs"
 SPARK_GROUP = "sparkoperator.k8s.io"
 SPARK_VERSION = "v1beta2"
 SPARK_PLURAL = "sparkapplications"
+TLS_READ_BUFFER = 64 * 1024
 JobKey = tuple[str, str]  # (namespace, job name)
 PodKey = tuple[str, str]  # (namespace, pod name)
 
@@ -73,7 +75,12 @@ def connect(pool_size: int) -> client.ApiClient:
 
     kubernetes_asyncio's session trusts the environment: aiohttp then looks up proxy variables
     and ~/.netrc, in a thread, for every request. The operator takes its API server, and any
-    proxy, from its kubeconfig or in-cluster configuration only."""
+    proxy, from its kubeconfig or in-cluster configuration only.
+
+    asyncio's TLS transport reads into a 256 KiB buffer per connection, which stays resident:
+    64 pooled connections cost ~45 MB of RSS. Responses here are a few KiB, and long ones are
+    read in several chunks either way."""
+    asyncio.sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
     configuration = client.Configuration.get_default_copy()
     configuration.connection_pool_maxsize = pool_size
     api_client = client.ApiClient(configuration)
