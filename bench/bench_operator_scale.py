@@ -2,7 +2,7 @@
 propagation latency, memory and idle CPU.
 
     .venv/bin/python -m bench.bench_operator_scale [--jobs 1000] [--paced 500] [--rate 25]
-                                                   [--present 10000]
+                                                   [--present 10000] [--bursts-only]
 
 1. ``--jobs`` HelixBatchJobs are created at once (64 concurrent requests); measured: time until
    every one of their SparkApplications exists.
@@ -18,7 +18,8 @@ propagation latency, memory and idle CPU.
    writes each job's status itself right after its pod's, as an operator that costs nothing
    would. The same API server on the same machine, so what step 2 adds is the operator's.
 
-Steps 2 and 3 also report when the phase label followed the status.
+Steps 2 and 3 also report when the phase label followed the status. ``--bursts-only`` runs
+steps 1, 2 and 5 (and the memory at ``--jobs``): two minutes, for comparing changes run by run.
 """
 
 from __future__ import annotations
@@ -228,7 +229,13 @@ async def quiet(*pids: int, below: float = 0.1, window: float = 5.0) -> None:
 
 
 async def scenario(
-    cp: ControlPlane, op: Operator, jobs: int, paced_jobs: int, rate: float, present: int
+    cp: ControlPlane,
+    op: Operator,
+    jobs: int,
+    paced_jobs: int,
+    rate: float,
+    present: int,
+    bursts_only: bool = False,
 ) -> dict[str, Any]:
     await config.load_kube_config(str(cp.kubeconfig))
     result: dict[str, Any] = {}
@@ -251,30 +258,8 @@ async def scenario(
         result["succeeded_burst"] = await bench.propagate(burst, "Succeeded", SUCCEEDED, None)
         await quiet(op.process.pid)
         result[f"rss_mb_at_{jobs}"] = round(rss_mb(op.process.pid))
-
-        steady = range(jobs, jobs + paced_jobs)
-        await bench.submit(steady)
-        await bench.drivers(steady, await bench.applications(steady))
-        result["running_paced"] = await bench.propagate(steady, "Running", RUNNING, rate)
-        result["succeeded_paced"] = await bench.propagate(steady, "Succeeded", SUCCEEDED, rate)
-
-        parked = range(steady.stop, present)
-        settle_started = time.perf_counter()
-        given_status = asyncio.create_task(bench.seen(await bench.version(), {name(i) for i in parked},
-                                                      {"status": lambda o: bool((o.get("status") or {}).get("phase"))}))  # fmt: skip
-        await bench.submit(parked, suspend=True)
-        await given_status
-        result[f"seconds_until_{len(parked)}_suspended_jobs_have_status"] = round(
-            time.perf_counter() - settle_started, 1
-        )
-        await quiet(op.process.pid)
-        result[f"seconds_until_operator_quiet_after_{len(parked)}_new_jobs"] = round(
-            time.perf_counter() - settle_started, 1
-        )
-        result[f"rss_mb_at_{present}"] = round(rss_mb(op.process.pid))
-        cpu_before = cpu_seconds(op.process.pid)
-        await asyncio.sleep(30)
-        result["idle_cpu_percent"] = round((cpu_seconds(op.process.pid) - cpu_before) / 30 * 100, 1)
+        if not bursts_only:
+            result |= await later_steps(op, bench, jobs, paced_jobs, rate, present)
 
         floor = Bench(api_client, bench.busy, FLOOR_NS)
         await floor.submit(burst)  # no operator serves this namespace
@@ -284,12 +269,44 @@ async def scenario(
     return result
 
 
+async def later_steps(
+    op: Operator, bench: Bench, jobs: int, paced_jobs: int, rate: float, present: int
+) -> dict[str, Any]:
+    """Steps 3 and 4."""
+    result: dict[str, Any] = {}
+    steady = range(jobs, jobs + paced_jobs)
+    await bench.submit(steady)
+    await bench.drivers(steady, await bench.applications(steady))
+    result["running_paced"] = await bench.propagate(steady, "Running", RUNNING, rate)
+    result["succeeded_paced"] = await bench.propagate(steady, "Succeeded", SUCCEEDED, rate)
+
+    parked = range(steady.stop, present)
+    settle_started = time.perf_counter()
+    given_status = asyncio.create_task(bench.seen(await bench.version(), {name(i) for i in parked},
+                                                  {"status": lambda o: bool((o.get("status") or {}).get("phase"))}))  # fmt: skip
+    await bench.submit(parked, suspend=True)
+    await given_status
+    result[f"seconds_until_{len(parked)}_suspended_jobs_have_status"] = round(
+        time.perf_counter() - settle_started, 1
+    )
+    await quiet(op.process.pid)
+    result[f"seconds_until_operator_quiet_after_{len(parked)}_new_jobs"] = round(
+        time.perf_counter() - settle_started, 1
+    )
+    result[f"rss_mb_at_{present}"] = round(rss_mb(op.process.pid))
+    cpu_before = cpu_seconds(op.process.pid)
+    await asyncio.sleep(30)
+    result["idle_cpu_percent"] = round((cpu_seconds(op.process.pid) - cpu_before) / 30 * 100, 1)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--paced", type=int, default=500)
     parser.add_argument("--rate", type=float, default=25.0)
     parser.add_argument("--present", type=int, default=10000)
+    parser.add_argument("--bursts-only", action="store_true")
     args = parser.parse_args()
     with ControlPlane() as cp:
         cp.kubectl_ok("apply", "-f", str(ROOT / "crds" / "helixbatchjob.yaml"))
@@ -308,7 +325,9 @@ def main() -> None:
         )
         try:
             time.sleep(3)
-            result = asyncio.run(scenario(cp, op, args.jobs, args.paced, args.rate, args.present))
+            result = asyncio.run(
+                scenario(cp, op, args.jobs, args.paced, args.rate, args.present, args.bursts_only)
+            )
         except BaseException:
             print(op.log()[-4000:])
             raise
