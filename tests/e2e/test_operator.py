@@ -150,7 +150,10 @@ def test_success_with_result_columns_and_wait(
             "get", "hbj", "-n", cluster.ns, "-l", "batch.helixagent.io/phase=Succeeded", "-o", "name"
         ).split(),
     )  # fmt: skip
-    assert {"Submitted", "DriverRunning", "Completed"} <= set(cluster.event_reasons(name))
+    wait_for(  # Events are posted in the background too
+        "the Events",
+        lambda: {"Submitted", "DriverRunning", "Completed"} <= set(cluster.event_reasons(name)),
+    )
     # The operator's job cache sees every job event: kopf would log each one at INFO.
     assert "Handler 'job-cache'" not in spark_operator.log()
 
@@ -237,6 +240,11 @@ def test_restart_in_every_phase_keeps_one_application_per_attempt(
         op.kill()
         return Operator(control_plane, installed, "op-r", cluster.ns)
 
+    def posted(reason: str) -> None:
+        """Events follow the status write, best effort (as client-go's recorder): a kill in
+        between loses the Event, so each kill waits for the one asserted at the end."""
+        wait_for(reason, lambda: reason in cluster.event_reasons("phoenix"), timeout=30)
+
     op = Operator(control_plane, installed, "op-r", cluster.ns)
     try:
         job(cluster, "phoenix", backoffLimit=1)
@@ -245,14 +253,17 @@ def test_restart_in_every_phase_keeps_one_application_per_attempt(
         except AssertionError:
             print(op.log()[-6000:])
             raise
+        posted("Submitted")
         op = restart(op)
         pod = cluster.start_driver("phoenix-1")
         cluster.set_pod_status(pod, "Running", running_state())
         cluster.wait_phase("phoenix", "Running")
+        posted("DriverRunning")
         op.kill()
         cluster.set_pod_status(pod, "Failed", terminated_state(1, "Error"))  # while down
         op = Operator(control_plane, installed, "op-r", cluster.ns)
         wait_for("retry attempt", lambda: cluster.status("phoenix").get("attempt") == 2, timeout=60)
+        posted("AttemptFailed")
         op = restart(op)
         pod2 = cluster.start_driver("phoenix-2")
         cluster.set_pod_status(pod2, "Succeeded", terminated_state(0, "Completed", "{}"))
