@@ -15,7 +15,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from helix_batch.kube import JobKey, PodKey
+from helix_batch.kube import JobKey, PodKey, raw
 from helix_batch.lifecycle import Driver, observe_driver
 from helix_batch.render import LABEL_JOB
 
@@ -65,11 +65,7 @@ class DriverPods:
         return await self._core.list_namespaced_pod(namespace, **params)
 
     async def _list(self, namespace: str | None) -> str:
-        response = await self._request(namespace)
-        async with response:
-            if response.status >= 400:
-                raise RuntimeError(f"listing driver pods: HTTP {response.status}")
-            listing = json.loads(await response.read())
+        listing = json.loads(await raw(self._request(namespace)))
         before = {k for k in self.drivers if namespace is None or k[0] == namespace}
         for pod in listing["items"]:
             before.discard(self._seen("ADDED", pod))
