@@ -14,9 +14,11 @@ propagation latency, memory and idle CPU.
 4. Operator resident memory with ``--jobs`` and then ``--present`` jobs present (the extra
    ones created suspended), the time until it has given them all a status and gone quiet, and
    its CPU over 30 s while idle. Every measurement starts from a quiet operator and API server.
-5. The floor: the burst of step 2 in a namespace the operator does not serve, where the bench
-   writes each job's status itself right after its pod's, as an operator that costs nothing
-   would. The same API server on the same machine, so what step 2 adds is the operator's.
+5. The floor: the burst of step 2 in a namespace the operator does not serve, followed by
+   ``bench.minimal_operator``: the operator's pod watch, decisions and status writes, with as
+   many workers and nothing else (no kopf, reads, labels or Events). The same API server on the
+   same machine, so what step 2 adds is the operator's, and what the floor shows is what any
+   operator would get here.
 
 Steps 2 and 3 also report when the phase label followed the status. ``--bursts-only`` runs
 steps 1, 2 and 5 (and the memory at ``--jobs``): two minutes, for comparing changes run by run.
@@ -27,7 +29,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -37,12 +41,15 @@ from typing import Any
 from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from helix_batch.render import render_spark_application
+from helix_batch.settings import Settings
+from helix_batch.spec import load_job
 from tests.e2e.controlplane import ControlPlane
 from tests.e2e.harness import OPERATOR_NAMESPACE, ROOT, Cluster, Operator
 from tests.operator.helpers import job_doc
 
 NS = "bench"
-FLOOR_NS = "floor"  # not served by the operator
+FLOOR_NS = "floor"  # served by bench.minimal_operator instead
 CONCURRENCY = 64
 RUNNING = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
 PHASE_LABEL = "batch.helixagent.io/phase"
@@ -163,7 +170,8 @@ class Bench:
             await asyncio.sleep(0.25)
 
     async def drivers(self, ids: range, apps: dict[str, dict[str, Any]] | None) -> None:
-        """Driver pods, created as spark-operator would (Pending, no status yet)."""
+        """Driver pods, created as spark-operator would (Pending, no status yet); without
+        ``apps``, labelled as their applications would have been rendered."""
 
         async def make_pod(i: int) -> None:
             pod: Any = {
@@ -171,11 +179,15 @@ class Bench:
                 "metadata": {"name": f"{name(i)}-1-driver", "labels": {"spark-role": "driver"}},
                 "spec": {"containers": [{"name": "spark-kubernetes-driver", "image": "spark:x"}]},
             }  # fmt: skip
-            if apps is not None:
+            if apps is None:
+                doc = job_doc(name(i))
+                doc["metadata"]["namespace"] = self.ns
+                app = render_spark_application(load_job(doc, Settings()), 1)
+            else:
                 app = apps[f"{name(i)}-1"]
-                pod["metadata"]["labels"] |= app["spec"]["driver"]["labels"]
                 pod["metadata"]["ownerReferences"] = [{"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
                                                        "name": app["metadata"]["name"], "uid": app["metadata"]["uid"], "controller": True}]  # fmt: skip
+            pod["metadata"]["labels"] |= app["spec"]["driver"]["labels"]
             await self.core.create_namespaced_pod(self.ns, pod)
 
         await bounded([make_pod(i) for i in ids])
@@ -183,8 +195,7 @@ class Bench:
     async def propagate(
         self, ids: range, phase: str, state: dict[str, Any], rate: float | None, floor: bool = False
     ) -> dict[str, float]:
-        """With ``floor``, no operator: the bench writes each job's status right after its pod's,
-        as a free operator would; what is left is the API server's own latency."""
+        """With ``floor``, the jobs are the minimal operator's, which sets no label."""
         await quiet(*self.busy)  # not the tail of the previous step (e.g. pods just created)
         written: dict[str, float] = {}
 
@@ -193,13 +204,6 @@ class Bench:
                 {"name": "spark-kubernetes-driver", "state": state, "ready": False, "restartCount": 0, "image": "x", "imageID": ""}]}}  # fmt: skip
             await self.core.patch_namespaced_pod_status(f"{name(i)}-1-driver", self.ns, status)
             written[name(i)] = time.perf_counter()
-            if floor:
-                job_status = {"phase": phase, "attempt": 1, "sparkApplication": f"{name(i)}-1",
-                              "driver": {"pod": f"{name(i)}-1-driver", "phase": phase}}  # fmt: skip
-                await self.custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
-                    *self.jobs, name(i), {"status": job_status},
-                    _content_type="application/merge-patch+json",
-                )  # fmt: skip
 
         states = {"status": lambda o: (o.get("status") or {}).get("phase") == phase}
         if not floor:
@@ -231,6 +235,7 @@ async def quiet(*pids: int, below: float = 0.1, window: float = 5.0) -> None:
 async def scenario(
     cp: ControlPlane,
     op: Operator,
+    minimal_pid: int,
     jobs: int,
     paced_jobs: int,
     rate: float,
@@ -261,8 +266,8 @@ async def scenario(
         if not bursts_only:
             result |= await later_steps(op, bench, jobs, paced_jobs, rate, present)
 
-        floor = Bench(api_client, bench.busy, FLOOR_NS)
-        await floor.submit(burst)  # no operator serves this namespace
+        floor = Bench(api_client, [minimal_pid, *cp.pids], FLOOR_NS)
+        await floor.submit(burst)
         await floor.drivers(burst, None)
         result["running_burst_floor"] = await floor.propagate(burst, "Running", RUNNING, None, True)
         result["succeeded_burst_floor"] = await floor.propagate(burst, "Succeeded", SUCCEEDED, None, True)  # fmt: skip
@@ -316,22 +321,27 @@ def main() -> None:
         )
         cp.kubectl_ok("create", "namespace", OPERATOR_NAMESPACE)
         cp.kubectl_ok("apply", "-f", str(ROOT / "manifests" / "base" / "operator-rbac.yaml"))
-        Cluster(cp, NS)  # the namespace, and the operator's RoleBinding in it
-        cp.kubectl_ok("create", "namespace", FLOOR_NS)
+        for namespace in (NS, FLOOR_NS):
+            Cluster(cp, namespace)  # the namespace, and the operator's RoleBinding in it
         kubeconfig = cp.kubeconfig_for_service_account(OPERATOR_NAMESPACE, "helix-operator")
         # The default 15 s lease (the e2e harness shortens it to test failover quickly).
         op = Operator(
             cp, kubeconfig, "bench", NS, HELIX_LOG_LEVEL="WARNING", HELIX_LEASE_SECONDS="15"
         )
+        minimal = subprocess.Popen(
+            [sys.executable, "-m", "bench.minimal_operator", FLOOR_NS],
+            env={**os.environ, "KUBECONFIG": str(kubeconfig)}, cwd=ROOT,
+        )  # fmt: skip
         try:
             time.sleep(3)
-            result = asyncio.run(
-                scenario(cp, op, args.jobs, args.paced, args.rate, args.present, args.bursts_only)
-            )
+            result = asyncio.run(scenario(cp, op, minimal.pid, args.jobs, args.paced, args.rate,
+                                          args.present, args.bursts_only))  # fmt: skip
         except BaseException:
             print(op.log()[-4000:])
             raise
         finally:
+            minimal.kill()
+            minimal.wait()
             op.stop()
     print(json.dumps(result, indent=2))
 
