@@ -20,7 +20,8 @@ propagation latency, memory and idle CPU.
    same machine, so what step 2 adds is the operator's, and what the floor shows is what any
    operator would get here.
 
-Steps 2 and 3 also report when the phase label followed the status. ``--bursts-only`` runs
+Steps 2 and 3 also report when the phase label followed the status; steps 2, 3 and 5 the CPU
+the operator (or the minimal one) spent on the transitions. ``--bursts-only`` runs
 steps 1, 2 and 5 (and the memory at ``--jobs``): two minutes, for comparing changes run by run.
 """
 
