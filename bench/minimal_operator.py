@@ -19,7 +19,7 @@ from typing import Any
 from kubernetes_asyncio import config
 
 from helix_batch.driver_watch import DriverPods
-from helix_batch.kube import GROUP, PLURAL, VERSION, JobKey, KubeApi, connect, raw
+from helix_batch.kube import JobKey, KubeApi, connect
 from helix_batch.lifecycle import decide
 from helix_batch.render import driver_pod_name
 from helix_batch.settings import Settings
@@ -59,10 +59,7 @@ class MinimalOperator:
             status = decide(job, status, True, driver, now, self.settings).status
         if status != old:
             patch = {**dict.fromkeys(old or ()), **status}
-            await raw(self.api.custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
-                GROUP, VERSION, namespace, PLURAL, name, {"status": patch},
-                _content_type="application/merge-patch+json", _preload_content=False,
-            ))  # fmt: skip
+            await self.api.merge_patch_job(namespace, name, {"status": patch}, status=True)
             self.written[key] = status
 
 

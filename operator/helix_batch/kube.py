@@ -113,7 +113,7 @@ class KubeApi:
     ) -> None:
         body = {"metadata": {"resourceVersion": resource_version}, "status": dict(status)}
         try:
-            await self._merge_patch_job(namespace, name, body, status=True)
+            await self.merge_patch_job(namespace, name, body, status=True)
         except ApiException as err:
             if err.status == 409:
                 raise Conflict(name) from None
@@ -122,14 +122,15 @@ class KubeApi:
     async def set_job_label(self, namespace: str, name: str, key: str, value: str) -> None:
         body = {"metadata": {"labels": {key: value}}}
         try:
-            await self._merge_patch_job(namespace, name, body, status=False)
+            await self.merge_patch_job(namespace, name, body, status=False)
         except ApiException as err:
             if not _missing(err):
                 raise
 
-    async def _merge_patch_job(
+    async def merge_patch_job(
         self, namespace: str, name: str, body: dict[str, Any], status: bool
     ) -> None:
+        """A JSON merge patch of the job, or of its status subresource."""
         custom = self.custom
         patch = custom.patch_namespaced_custom_object_status if status else custom.patch_namespaced_custom_object  # fmt: skip
         await raw(patch(  # type: ignore[call-arg]
