@@ -42,9 +42,9 @@ from typing import Any
 from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from bench.minimal_operator import bench_job
 from helix_batch.render import render_spark_application
 from helix_batch.settings import Settings
-from helix_batch.spec import load_job
 from tests.e2e.controlplane import ControlPlane
 from tests.e2e.harness import OPERATOR_NAMESPACE, ROOT, Cluster, Operator
 from tests.operator.helpers import job_doc
@@ -181,9 +181,7 @@ class Bench:
                 "spec": {"containers": [{"name": "spark-kubernetes-driver", "image": "spark:x"}]},
             }  # fmt: skip
             if apps is None:
-                doc = job_doc(name(i))
-                doc["metadata"]["namespace"] = self.ns
-                app = render_spark_application(load_job(doc, Settings()), 1)
+                app = render_spark_application(bench_job(name(i), self.ns, Settings()), 1)
             else:
                 app = apps[f"{name(i)}-1"]
                 pod["metadata"]["ownerReferences"] = [{"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",

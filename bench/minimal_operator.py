@@ -23,9 +23,16 @@ from helix_batch.kube import JobKey, KubeApi, connect
 from helix_batch.lifecycle import decide
 from helix_batch.render import driver_pod_name
 from helix_batch.settings import Settings
-from helix_batch.spec import load_job
+from helix_batch.spec import Job, load_job
 from helix_batch.workqueue import WorkQueue
 from tests.operator.helpers import job_doc
+
+
+def bench_job(name: str, namespace: str, settings: Settings) -> Job:
+    """A job as the bench submits it."""
+    doc = job_doc(name)
+    doc["metadata"]["namespace"] = namespace
+    return load_job(doc, settings, check=False)
 
 
 class MinimalOperator:
@@ -47,9 +54,7 @@ class MinimalOperator:
 
     async def _step(self, key: JobKey) -> None:
         namespace, name = key
-        doc = job_doc(name)
-        doc["metadata"]["namespace"] = namespace
-        job = load_job(doc, self.settings, check=False)
+        job = bench_job(name, namespace, self.settings)
         now = datetime.now(UTC)
         old = self.written.get(key)
         # The status the operator gave the job when it created the application.
