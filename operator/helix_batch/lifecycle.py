@@ -17,6 +17,14 @@ from helix_batch.settings import Settings
 from helix_batch.spec import Job
 
 TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
+# What describes the current attempt while it lives (or waits for its retry).
+ATTEMPT_STATE = (
+    "sparkApplication",
+    "attemptStartTime",
+    "nextAttemptTime",
+    "driver",
+    "missingSince",
+)
 MAX_RESULT_BYTES = 4096
 # Waiting reasons that mean the driver will not start by itself.
 START_FAILURES = frozenset(
@@ -138,7 +146,10 @@ def decide(
             if attempt and not d.status.get("nextAttemptTime"):
                 d.actions.append(DeleteApp(attempt))
                 d.end_attempt("Suspended", None, "Suspended")
-            d.status.pop("nextAttemptTime", None)
+            # No attempt is live any more: what described one (or its retry) would be stale.
+            for key in ATTEMPT_STATE:
+                d.status.pop(key, None)
+            d.condition("Running", False, "Suspended", "the job is suspended")
             d.move("Suspended", "Suspended", "the job is suspended", condition=("Suspended", True))
         return d.result()
     if phase == "Suspended" or attempt == 0:
@@ -392,7 +403,13 @@ class _Draft:
                 "Pending", "Retrying", f"attempt {attempt} failed ({reason}); retrying in {delay}s"
             )
         else:
-            self.finish("Failed", reason, f"attempt {attempt} failed: {message}")
+            limit = self.job.spec.backoff_limit
+            self.finish(
+                "Failed",
+                "BackoffLimitExceeded",
+                f"attempt {attempt} failed ({reason}): {message}; no retries left "
+                f"(backoffLimit={limit})",
+            )
         return self.result()
 
     def finish(self, phase: str, reason: str, message: str) -> None:

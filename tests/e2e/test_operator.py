@@ -167,11 +167,14 @@ def test_failure_retries_with_new_attempts_then_fails(cluster: Cluster, operator
     assert pod2 == "retry-2-driver"
     cluster.set_pod_status(pod2, "Failed", terminated_state(137, "OOMKilled"))
     status = cluster.wait_phase("retry", "Failed")
-    assert status["reason"] == "OOMKilled"
+    assert status["reason"] == "BackoffLimitExceeded"
+    assert "attempt 2 failed (OOMKilled)" in status["message"]
     assert status["driver"]["exitCode"] == 137
-    assert [(a["attempt"], a["outcome"], a.get("exitCode")) for a in status["attempts"]] == [
-        (1, "Failed", 1),
-        (2, "Failed", 137),
+    assert [
+        (a["attempt"], a["outcome"], a.get("exitCode"), a["reason"]) for a in status["attempts"]
+    ] == [
+        (1, "Failed", 1, "Error"),
+        (2, "Failed", 137, "OOMKilled"),
     ]
     assert cluster.names("sparkapplication") == ["retry-1", "retry-2"]
     assert any(c["type"] == "Failed" and c["status"] == "True" for c in status["conditions"])
@@ -184,7 +187,7 @@ def test_driver_that_never_starts(cluster: Cluster, operator: Operator) -> None:
         pod, "Pending", {"waiting": {"reason": "ImagePullBackOff", "message": "pull access denied"}}
     )
     status = cluster.wait_phase("stuck", "Failed", timeout=20)
-    assert status["reason"] == "ImagePullBackOff"
+    assert status["attempts"][-1]["reason"] == "ImagePullBackOff"
     assert "startDeadlineSeconds=3" in status["message"]
     wait_for("attempt cleaned up", lambda: cluster.get("sparkapplication", "stuck-1") is None)
 

@@ -125,7 +125,8 @@ def test_driver_terminated_while_sidecar_keeps_pod_running(code: int, expect_pha
 def test_failed_exit_codes_are_recorded(state: dict[str, Any], reason: str, code: int) -> None:
     d = step(running(backoffLimit=0), 30, pod(1, phase="Failed", driver=state), backoffLimit=0)
     assert d.status["phase"] == "Failed"
-    assert d.status["reason"] == reason
+    assert d.status["reason"] == "BackoffLimitExceeded"
+    assert f"attempt 1 failed ({reason})" in d.status["message"]
     assert d.status["driver"]["exitCode"] == code
     assert d.status["attempts"] == [
         {
@@ -145,7 +146,7 @@ def test_failed_exit_codes_are_recorded(state: dict[str, Any], reason: str, code
 def test_evicted_pod_without_container_termination_fails_attempt() -> None:
     p = pod(1, phase="Failed", driver=RUNNING, reason="Evicted")
     d = step(running(backoffLimit=0), 30, p, backoffLimit=0)
-    assert d.status["phase"] == "Failed" and d.status["reason"] == "Evicted"
+    assert d.status["phase"] == "Failed" and d.status["attempts"][-1]["reason"] == "Evicted"
 
 
 @pytest.mark.parametrize(
@@ -185,7 +186,7 @@ def test_driver_that_never_starts_fails_at_start_deadline(
     assert not any(isinstance(a, DeleteApp) for a in before.actions)
     after = step(before.status, 120, driver_pod, **spec)
     assert after.status["phase"] == "Failed"
-    assert after.status["reason"] == reason
+    assert after.status["attempts"][-1]["reason"] == reason
     assert "startDeadlineSeconds=120" in after.status["message"]
     assert DeleteApp(1) in after.actions
 
@@ -210,7 +211,7 @@ def test_missing_driver_pod_within_and_past_grace() -> None:
     assert d.status["phase"] == "Running"
     d = step(d.status, 40, None, backoffLimit=0)
     assert d.status["phase"] == "Failed"
-    assert d.status["reason"] == "DriverPodMissing"
+    assert d.status["attempts"][-1]["reason"] == "DriverPodMissing"
 
 
 def test_pod_that_comes_back_within_grace_clears_missing() -> None:
@@ -260,6 +261,25 @@ def test_retries_with_capped_exponential_backoff_until_backoff_limit() -> None:
     assert final.status["attempts"][-1]["exitCode"] == 2
 
 
+def test_exhausted_retries_fail_with_backoff_limit_exceeded() -> None:
+    """The job's reason says the retries ran out; the last attempt's own reason is in the
+    message, and each attempt keeps its reason in the history."""
+    spec: dict[str, Any] = {"backoffLimit": 1}
+    s = step(running(**spec), 10, pod(1, phase="Failed", driver=terminated(1, "Error")), **spec)
+    s = step(s.status, 20, None, app_exists=False, **spec).status
+    oom = pod(2, phase="Failed", driver=terminated(137, "OOMKilled"), name="entities-jan-2-driver")
+    d = step(s, 30, oom, **spec)
+    assert (d.status["phase"], d.status["reason"]) == ("Failed", "BackoffLimitExceeded")
+    assert d.status["message"] == (
+        "attempt 2 failed (OOMKilled): driver exited with code 137 (OOMKilled); "
+        "no retries left (backoffLimit=1)"
+    )
+    assert [a["reason"] for a in d.status["attempts"]] == ["Error", "OOMKilled"]
+    failed = next(c for c in d.status["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "BackoffLimitExceeded"
+    assert reasons(d) == ["BackoffLimitExceeded"]
+
+
 def test_events_from_an_older_attempt_are_ignored() -> None:
     s = running()
     s = step(s, 10, pod(1, phase="Failed", driver=terminated(1, "Error"))).status
@@ -285,6 +305,22 @@ def test_suspend_cancels_attempt_and_resume_starts_a_new_one() -> None:
     assert resumed.status["phase"] == "Submitted"
     assert conditions(resumed.status)["Suspended"] == "False"
     assert resumed.status["startTime"] == "2026-03-01T12:00:30Z"  # deadlines restart
+
+
+@pytest.mark.parametrize("retrying", [False, True], ids=["running", "waiting-to-retry"])
+def test_suspending_drops_the_live_state_of_the_cancelled_attempt(retrying: bool) -> None:
+    s = running()
+    if retrying:
+        s = step(s, 5, pod(1, phase="Failed", driver=terminated(1, "Error"))).status
+        assert "nextAttemptTime" in s
+    assert "driver" in s
+    d = step(s, 10, pod(1, driver=RUNNING), suspend=True)
+    assert d.status["phase"] == "Suspended"
+    running_condition = next(c for c in d.status["conditions"] if c["type"] == "Running")
+    assert (running_condition["status"], running_condition["reason"]) == ("False", "Suspended")
+    for key in ("driver", "sparkApplication", "attemptStartTime", "nextAttemptTime"):
+        assert key not in d.status, key
+    assert d.status["attempt"] == 1 and d.status["attempts"][-1]["name"] == "entities-jan-1"
 
 
 def test_job_created_suspended_never_submits() -> None:
