@@ -105,7 +105,7 @@ async def _once(
 
     if decision.status != status:
         resource_version = body["metadata"]["resourceVersion"]
-        patch = {**dict.fromkeys(status), **decision.status}  # None removes dropped keys
+        patch = merge_patch(status, decision.status)
         await api.patch_job_status(job.namespace, job.name, resource_version, patch)
     old_phase, new_phase = status.get("phase"), decision.status.get("phase")
     labels = body["metadata"].get("labels") or {}
@@ -119,6 +119,19 @@ async def _once(
         elif isinstance(action, DeleteJob):
             await api.delete_job(job.namespace, job.name, job.uid)
     return decision
+
+
+def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) that turns ``old`` into ``new``: ``new``, with null for
+    each key that ``old`` has and ``new`` lacks, at every depth (a merge patch merges nested
+    objects, so a key dropped inside ``driver`` would otherwise stay)."""
+    patch: dict[str, Any] = dict.fromkeys(old)
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            value = merge_patch(before, value)
+        patch[key] = value
+    return patch
 
 
 async def _delete_attempt(api: ClusterApi, job: Job, attempt: int) -> None:

@@ -286,10 +286,19 @@ def test_restart_in_every_phase_keeps_one_application_per_attempt(
 def test_suspend_and_resume(cluster: Cluster, operator: Operator) -> None:
     job(cluster, "pausable")
     pod = cluster.start_driver("pausable-1")
+    cluster.set_pod_status(pod, "Pending", {"waiting": {"reason": "ContainerCreating"}})
+    wait_for(
+        "the waiting reason",
+        lambda: cluster.status("pausable").get("driver", {}).get("reason") == "ContainerCreating",
+    )
     cluster.set_pod_status(pod, "Running", running_state())
-    cluster.wait_phase("pausable", "Running")
+    status = cluster.wait_phase("pausable", "Running")
+    assert status["driver"] == {"pod": pod, "phase": "Running"}  # the reason went with the wait
     assert cluster.patch_job("pausable", {"spec": {"suspend": True}}).returncode == 0
-    cluster.wait_phase("pausable", "Suspended")
+    status = cluster.wait_phase("pausable", "Suspended")
+    assert "driver" not in status and "sparkApplication" not in status
+    running = next(c for c in status["conditions"] if c["type"] == "Running")
+    assert (running["status"], running["reason"]) == ("False", "Suspended")
     wait_for("attempt 1 cancelled", lambda: cluster.get("sparkapplication", "pausable-1") is None)
     assert cluster.patch_job("pausable", {"spec": {"suspend": False}}).returncode == 0
     status = cluster.wait_phase("pausable", "Submitted")

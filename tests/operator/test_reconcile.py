@@ -13,10 +13,10 @@ from typing import Any
 
 from helix_batch.kube import Conflict
 from helix_batch.lifecycle import Decision, Driver, observe_driver
-from helix_batch.reconcile import reconcile
+from helix_batch.reconcile import merge_patch, reconcile
 from helix_batch.render import LABEL_PHASE
 from helix_batch.settings import Settings
-from tests.operator.helpers import RUNNING, at, job_doc, pod, terminated
+from tests.operator.helpers import RUNNING, at, job_doc, pod, terminated, waiting
 
 SETTINGS = Settings(retry_backoff_base_seconds=10)
 
@@ -54,12 +54,7 @@ class MemoryApi:
             self._bump()  # someone else (kopf's annotations) wrote meanwhile
         if resource_version != self.job["metadata"]["resourceVersion"]:
             raise Conflict(name)
-        current = self.job.setdefault("status", {})
-        for key, value in status.items():
-            if value is None:
-                current.pop(key, None)
-            else:
-                current[key] = copy.deepcopy(value)
+        _merge(self.job.setdefault("status", {}), status)
         self._bump()
 
     async def set_job_label(self, namespace: str, name: str, key: str, value: str) -> None:
@@ -94,6 +89,19 @@ class MemoryApi:
     async def delete_pod(self, namespace: str, name: str) -> None:
         self.deleted_pods.append(name)
         self.pods.pop(name, None)
+
+
+def _merge(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
+    """RFC 7386, as the API server applies a JSON merge patch: objects merge, null removes."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, Mapping):
+            if not isinstance(target.get(key), dict):
+                target[key] = {}
+            _merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
 
 
 class Events(list[tuple[str, str, str]]):
@@ -182,6 +190,34 @@ def test_removed_status_keys_are_removed() -> None:
     assert "nextAttemptTime" not in status(api)
     assert status(api)["attempt"] == 2 and "entities-jan-2" in api.apps
     assert "entities-jan-1" in api.apps  # a failed attempt is kept for its logs
+
+
+def test_keys_dropped_inside_nested_status_objects_are_removed() -> None:
+    """A merge patch merges nested objects: the waiting reason must not outlive the wait."""
+    api, events = MemoryApi(job_doc()), Events()
+    run(api, 0, events)
+    api.pods["entities-jan-1-driver"] = pod(1, phase="Pending", driver=waiting("ContainerCreating"))
+    run(api, 2, events)
+    assert status(api)["driver"]["reason"] == "ContainerCreating"
+    api.pods["entities-jan-1-driver"] = pod(1, driver=RUNNING)
+    run(api, 5, events)
+    assert status(api)["phase"] == "Running"
+    assert status(api)["driver"] == {"pod": "entities-jan-1-driver", "phase": "Running"}
+
+
+def test_merge_patch_turns_the_old_status_into_the_new() -> None:
+    old = {"phase": "Submitted", "driver": {"pod": "p", "reason": "ContainerCreating"}, "x": 1}
+    new = {"phase": "Running", "driver": {"pod": "p", "phase": "Running"}, "result": {"a": 1}}
+    patch = merge_patch(old, new)
+    assert patch == {
+        "phase": "Running",
+        "driver": {"pod": "p", "reason": None, "phase": "Running"},
+        "x": None,
+        "result": {"a": 1},
+    }
+    applied = copy.deepcopy(old)
+    _merge(applied, patch)
+    assert applied == new
 
 
 def test_deletion_cancels_every_attempt_and_the_driver() -> None:
