@@ -166,7 +166,9 @@ def load_job(doc: Mapping[str, Any], settings: Settings, *, check: bool = True) 
 @cache
 def _validator() -> jsonschema.protocols.Validator:
     # Kubernetes schemas are OpenAPI v3.0: boolean exclusiveMinimum, as in JSON Schema draft 4.
-    return jsonschema.Draft4Validator(crd_schema())
+    # Formats are checked as the API server checks them: a calendar date must exist.
+    dates = jsonschema.FormatChecker(formats=["date"])
+    return jsonschema.Draft4Validator(crd_schema(), format_checker=dates)
 
 
 @dataclass(frozen=True)

@@ -347,6 +347,10 @@ def test_two_replicas_only_one_acts(
             "spec.input.endDate",
         ),
         (
+            {"input": {"uri": "s3a://lake/c/", "startDate": "2026-02-30", "endDate": "2026-03-01"}},
+            "spec.input.startDate",
+        ),
+        (
             {
                 "input": {
                     "uri": "s3a://lake/$(reboot)/",

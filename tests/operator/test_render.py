@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -212,7 +214,7 @@ def test_credentials_never_in_spec_args_or_rendering() -> None:
         (
             {"input": {"uri": "s3a://l/c/", "startDate": "2026-1-1", "endDate": "2026-01-02"}},
             "spec.input.startDate",
-            "does not match",
+            "is not a 'date'",
         ),
         ({"parameters": {"minConfidence": 1.5}}, "spec.parameters.minConfidence", "maximum"),
         ({"parameters": {"numTopics": 10}}, "spec.parameters", "TopicModeling"),
@@ -293,3 +295,19 @@ def test_helixctl_render_names_the_bad_field(tmp_path: Path) -> None:
     out = CliRunner().invoke(render_command, ["-f", str(path)])
     assert out.exit_code == 1
     assert "spec.parameters.minConfidence" in out.output
+
+
+@pytest.mark.parametrize("field", ["startDate", "endDate"])
+def test_helixctl_render_refuses_a_date_that_does_not_exist(tmp_path: Path, field: str) -> None:
+    path = tmp_path / "job.yaml"
+    doc = job_doc()
+    doc["spec"]["input"][field] = "2026-02-30"
+    path.write_text(yaml.safe_dump(doc))
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "helixctl"), "render", "-f", str(path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert out.stderr.splitlines() == [
+        f"Error: invalid HelixBatchJob: spec.input.{field}: '2026-02-30' is not a 'date'"
+    ]
