@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from math import inf, nan
 
 
 @dataclass(frozen=True)
@@ -40,19 +41,48 @@ class Settings:
         env = os.environ if env is None else env
         values: dict[str, object] = {}
         for f in fields(cls):
-            raw = env.get("HELIX_" + f.name.upper())
+            raw = env.get(variable(f.name))
             if raw is None:
                 continue
             kind = type(getattr(cls(), f.name))
             if kind is tuple:
                 values[f.name] = tuple(p.strip() for p in raw.split(",") if p.strip())
             elif kind in (int, float):
-                try:
-                    values[f.name] = kind(raw)
-                except ValueError:
-                    raise ValueError(
-                        f"HELIX_{f.name.upper()}: expected a number, got {raw!r}"
-                    ) from None
+                values[f.name] = _number(f.name, kind, raw)
             else:
                 values[f.name] = raw
         return cls(**values)  # type: ignore[arg-type]
+
+
+class SettingsError(ValueError):
+    """A setting's value makes no sense; the message names its variable."""
+
+
+# Numbers outside these bounds make no sense (no workers, no lease, no port); any other
+# number only has to be at least 0.
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "workers": (1, inf),
+    "lease_seconds": (1, inf),
+    "attempts_history": (1, inf),
+    "driver_cores": (1, inf),
+    "executor_cores": (1, inf),
+    "metrics_port": (1, 65535),
+}
+
+
+def variable(name: str) -> str:
+    """The environment variable of the setting ``name``."""
+    return "HELIX_" + name.upper()
+
+
+def _number(name: str, kind: type, raw: str) -> float:
+    low, high = _BOUNDS.get(name, (0, inf))
+    expected = "a whole number" if kind is int else "a number"
+    expected += f" from {low:g} to {high:g}" if high < inf else f" of at least {low:g}"
+    try:
+        value: float = kind(raw)
+    except ValueError:
+        value = nan
+    if not low <= value <= high:  # also refuses nan
+        raise SettingsError(f"{variable(name)}: expected {expected}, got {raw!r}")
+    return value
