@@ -9,9 +9,18 @@ from typing import IO
 import click
 import yaml
 
+from helix_batch import policy
 from helix_batch.render import render_spark_application
 from helix_batch.settings import Settings
-from helix_batch.spec import SpecError, load_job
+from helix_batch.spec import JobSpec, SpecError, load_job
+
+
+def refuse_violations(spec: JobSpec, rules: policy.Policy) -> None:
+    """Stop with one line naming every field the platform's policy refuses."""
+    violations = policy.check(spec, rules)
+    if violations:
+        found = "; ".join(map(str, violations))
+        raise click.ClickException(f"the job policy refuses this HelixBatchJob: {found}")
 
 
 def load_manifest(stream: IO[str]) -> dict[str, object]:
@@ -36,10 +45,12 @@ def load_manifest(stream: IO[str]) -> dict[str, object]:
 )
 def render(filename: IO[str], attempt: int, uid: str) -> None:
     """Print the SparkApplication the operator would create for a job."""
+    settings = Settings.from_env()
     try:
-        job = load_job(load_manifest(filename), Settings.from_env())
+        job = load_job(load_manifest(filename), settings)
     except SpecError as err:
         raise click.ClickException(f"invalid HelixBatchJob: {err}") from None
+    refuse_violations(job.spec, policy.load(settings))
     if not job.uid:
         job = dataclasses.replace(job, uid=uid)
     yaml.safe_dump(render_spark_application(job, attempt), sys.stdout, sort_keys=False)

@@ -25,7 +25,8 @@ from typing import Any
 import click
 import yaml
 
-from helix_batch import render, spec
+from helix_batch import policy, render, spec
+from helix_batch.cli_render import refuse_violations
 from helix_batch.settings import Settings
 
 SAMPLES = (
@@ -70,7 +71,9 @@ def load(path: Path, lake: str) -> LocalJob:
         raise click.ClickException(f"{path}: not valid YAML: {error}") from None
     if not isinstance(doc, dict):
         raise click.ClickException(f"{path}: expected one HelixBatchJob object")
-    job = spec.load_job(doc, Settings.from_env())
+    settings = Settings.from_env()
+    job = spec.load_job(doc, settings)
+    refuse_violations(job.spec, policy.load(settings).local())
     arguments = render.job_arguments(job.spec)
     for flag in ("--input-path", "--output-path"):
         at = arguments.index(flag) + 1

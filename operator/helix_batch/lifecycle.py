@@ -129,7 +129,10 @@ def decide(
     now: datetime,
     settings: Settings,
     deleting: bool = False,
+    refusal: str | None = None,
 ) -> Decision:
+    """``refusal``: why the policy forbids the job's next attempt (the caller asks the policy
+    only when a first decision would create one); the job then fails instead."""
     d = _Draft(job, dict(status), now, settings)
     phase = d.phase
     attempt = int(d.status.get("attempt") or 0)
@@ -141,6 +144,11 @@ def decide(
         return d.result()
     if phase in TERMINAL:
         return _expire(d)
+    if refusal is not None:
+        if attempt and not d.status.pop("nextAttemptTime", None):
+            d.end_attempt("Failed", None, "PolicyViolation")
+        d.finish("Failed", "PolicyViolation", refusal)
+        return d.result()
     if job.spec.suspend:
         if phase != "Suspended":
             if attempt and not d.status.get("nextAttemptTime"):
@@ -313,22 +321,44 @@ def backoff_seconds(failed_attempt: int, settings: Settings) -> int:
     return int(min(delay, settings.retry_backoff_cap_seconds))
 
 
-class _Draft:
-    """The status being decided, with the bookkeeping every transition shares."""
+def not_submitted(
+    job: Job,
+    status: Mapping[str, Any],
+    now: datetime,
+    settings: Settings,
+    reason: str,
+    message: str,
+) -> Decision:
+    """The status when the next attempt could not be created (``reason``): the job waits in
+    Pending and says why; the caller tries again later."""
+    d = _Draft(job, dict(status), now, settings)
+    d.condition("Submitted", False, reason, message)
+    d.move("Pending", reason, message, warning=True)
+    return Decision(d.status, d.actions)
 
-    def __init__(self, job: Job, status: dict[str, Any], now: datetime, settings: Settings) -> None:
-        self.job = job
+
+def refuse_unreadable(
+    status: Mapping[str, Any], generation: int, now: datetime, message: str
+) -> Decision:
+    """A job whose spec cannot be read at all fails with reason InvalidSpec (no deadline:
+    not even its TTL can be read)."""
+    d = _Status(dict(status), now, generation)
+    if d.phase not in TERMINAL:
+        d.status.pop("nextAttemptTime", None)
+        d.finish("Failed", "InvalidSpec", message)
+    return Decision(d.status, d.actions)
+
+
+class _Status:
+    """A status being changed, with the bookkeeping every transition shares."""
+
+    def __init__(self, status: dict[str, Any], now: datetime, generation: int) -> None:
         self.status = status
         self.now = now
-        self.settings = settings
+        self.generation = generation
         self.actions: list[Action] = []
         self.phase = status.get("phase") or "Pending"
-        status["observedGeneration"] = job.generation
-
-    def result(self) -> Decision:
-        return Decision(
-            self.status, self.actions, next_deadline(self.job, self.status, self.settings)
-        )
+        status["observedGeneration"] = generation
 
     def move(
         self,
@@ -355,9 +385,35 @@ class _Draft:
         if current.get("status") != text:
             current["lastTransitionTime"] = format_time(self.now)
         current.update(
-            status=text, reason=reason, message=message, observedGeneration=self.job.generation
+            status=text, reason=reason, message=message, observedGeneration=self.generation
         )
         self.status["conditions"] = conditions
+
+    def finish(self, phase: str, reason: str, message: str) -> None:
+        self.status["completionTime"] = format_time(self.now)
+        start = self.status.get("startTime")
+        if start:
+            self.status["durationSeconds"] = int((self.now - parse_time(start)).total_seconds())
+        self.condition("Running", False, reason, message)
+        if phase == "Succeeded":
+            self.condition("Complete", True, reason, message)
+        elif phase == "Failed":
+            self.condition("Failed", True, reason, message)
+        self.move(phase, reason, message, warning=phase != "Succeeded")
+
+
+class _Draft(_Status):
+    """The status of one job being decided."""
+
+    def __init__(self, job: Job, status: dict[str, Any], now: datetime, settings: Settings) -> None:
+        super().__init__(status, now, job.generation)
+        self.job = job
+        self.settings = settings
+
+    def result(self) -> Decision:
+        return Decision(
+            self.status, self.actions, next_deadline(self.job, self.status, self.settings)
+        )
 
     def start(self, attempt: int) -> Decision:
         name = app_name(self.job.name, attempt)
@@ -411,18 +467,6 @@ class _Draft:
                 f"(backoffLimit={limit})",
             )
         return self.result()
-
-    def finish(self, phase: str, reason: str, message: str) -> None:
-        self.status["completionTime"] = format_time(self.now)
-        start = self.status.get("startTime")
-        if start:
-            self.status["durationSeconds"] = int((self.now - parse_time(start)).total_seconds())
-        self.condition("Running", False, reason, message)
-        if phase == "Succeeded":
-            self.condition("Complete", True, reason, message)
-        elif phase == "Failed":
-            self.condition("Failed", True, reason, message)
-        self.move(phase, reason, message, warning=phase != "Succeeded")
 
 
 def format_time(moment: datetime) -> str:

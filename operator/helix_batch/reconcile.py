@@ -13,8 +13,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from helix_batch import metrics
-from helix_batch.kube import ClusterApi, Conflict, JobKey, PodKey
+from helix_batch import metrics, policy
+from helix_batch.kube import ClusterApi, Conflict, JobKey, PodKey, SparkCrdMissing
 from helix_batch.lifecycle import (
     TERMINAL,
     CreateApp,
@@ -24,11 +24,13 @@ from helix_batch.lifecycle import (
     Driver,
     Emit,
     decide,
+    not_submitted,
     observe_driver,
+    refuse_unreadable,
 )
 from helix_batch.render import LABEL_PHASE, app_name, driver_pod_name, render_spark_application
 from helix_batch.settings import Settings
-from helix_batch.spec import Job, load_job
+from helix_batch.spec import Job, SpecError, load_job
 
 log = logging.getLogger(__name__)
 EventSink = Callable[[Mapping[str, Any], str, str, str], None]
@@ -49,6 +51,7 @@ async def reconcile(
     cached: Mapping[str, Any] | None = None,
 ) -> Decision | None:
     """Bring one job one step forward; returns what was decided (None if the job is gone).
+    SparkCrdMissing: the job's attempt could not be created, and its status says so.
 
     ``drivers`` are driver pods as last seen by a watch; a pod not among them is read live.
     ``cached`` is the job as last seen by a watch; without it, or once it proves stale (a
@@ -77,8 +80,11 @@ async def _once(
     deleting: bool,
     drivers: Mapping[PodKey, Driver],
 ) -> Decision:
-    job = load_job(body, settings, check=False)
     status: Mapping[str, Any] = body.get("status") or {}
+    try:
+        job = load_job(body, settings, check=False)
+    except SpecError as error:
+        return await _unreadable(api, body, status, now, emit, relabel, deleting, str(error))
     attempt = int(status.get("attempt") or 0)
     app_exists, driver = False, None
     if attempt and status.get("phase") not in TERMINAL:
@@ -92,33 +98,86 @@ async def _once(
             await api.get_app(job.namespace, app_name(job.name, attempt)) is not None
         )
     decision = decide(job, status, app_exists, driver, now, settings, deleting=deleting)
+    if any(isinstance(action, CreateApp) for action in decision.actions):
+        violations = policy.check(job.spec, policy.load(settings))
+        if violations:
+            refusal = "; ".join(map(str, violations))
+            decision = decide(job, status, app_exists, driver, now, settings, refusal=refusal)
 
     # Create before recording: a crash in between leaves an app that the next run adopts.
-    for action in decision.actions:
-        if isinstance(action, CreateApp):
-            await api.create_app(render_spark_application(job, action.attempt))
-        elif isinstance(action, DeleteApp):
-            await _delete_attempt(api, job, action.attempt)
+    try:
+        for action in decision.actions:
+            if isinstance(action, CreateApp):
+                await api.create_app(render_spark_application(job, action.attempt))
+            elif isinstance(action, DeleteApp):
+                await _delete_attempt(api, job, action.attempt)
+    except SparkCrdMissing as missing:
+        # Nothing was created: the job says why it waits, and the caller retries it later.
+        waiting = not_submitted(job, status, now, settings, missing.reason, str(missing))
+        await _record(api, body, status, waiting, emit, relabel, deleting)
+        raise
     if deleting:
         for other in await api.list_apps(job.namespace, job.uid):
             await api.delete_app(job.namespace, other)
 
-    if decision.status != status:
-        resource_version = body["metadata"]["resourceVersion"]
-        patch = merge_patch(status, decision.status)
-        await api.patch_job_status(job.namespace, job.name, resource_version, patch)
+    await _record(api, body, status, decision, emit, relabel, deleting)
     old_phase, new_phase = status.get("phase"), decision.status.get("phase")
-    labels = body["metadata"].get("labels") or {}
-    if new_phase and new_phase != labels.get(LABEL_PHASE) and not deleting:
-        relabel((job.namespace, job.name), new_phase)
     if new_phase != old_phase:
         metrics.record_transition(job, old_phase, new_phase, decision.status, now)
     for action in decision.actions:
-        if isinstance(action, Emit):
-            emit(body, action.type, action.reason, action.message)
-        elif isinstance(action, DeleteJob):
+        if isinstance(action, DeleteJob):
             await api.delete_job(job.namespace, job.name, job.uid)
     return decision
+
+
+async def _unreadable(
+    api: ClusterApi,
+    body: Mapping[str, Any],
+    status: Mapping[str, Any],
+    now: datetime,
+    emit: EventSink,
+    relabel: LabelSink,
+    deleting: bool,
+    problem: str,
+) -> Decision:
+    """A job whose spec cannot be read fails (InvalidSpec) and is cancelled by its uid label and
+    its status, never by its spec, so that deleting it never depends on reading it."""
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    if deleting or status.get("phase") not in TERMINAL:
+        for app in await api.list_apps(namespace, meta["uid"]):
+            await api.delete_app(namespace, app)
+        attempt = int(status.get("attempt") or 0)
+        if attempt:
+            await api.delete_pod(namespace, driver_pod_name(name, attempt))
+    if deleting:
+        return Decision(dict(status))
+    decision = refuse_unreadable(status, int(meta.get("generation") or 1), now, problem)
+    await _record(api, body, status, decision, emit, relabel, deleting)
+    return decision
+
+
+async def _record(
+    api: ClusterApi,
+    body: Mapping[str, Any],
+    status: Mapping[str, Any],
+    decision: Decision,
+    emit: EventSink,
+    relabel: LabelSink,
+    deleting: bool,
+) -> None:
+    """Write the decided status, then the phase label and the Events that follow from it."""
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    if decision.status != status:
+        patch = merge_patch(status, decision.status)
+        await api.patch_job_status(namespace, name, meta["resourceVersion"], patch)
+    new_phase = decision.status.get("phase")
+    if new_phase and new_phase != (meta.get("labels") or {}).get(LABEL_PHASE) and not deleting:
+        relabel((namespace, name), new_phase)
+    for action in decision.actions:
+        if isinstance(action, Emit):
+            emit(body, action.type, action.reason, action.message)
 
 
 def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

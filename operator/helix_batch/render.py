@@ -50,6 +50,8 @@ def job_arguments(spec: JobSpec) -> list[str]:
         "--start-date", spec.start_date.isoformat(),
         "--end-date", spec.end_date.isoformat(),
     ]  # fmt: skip
+    if spec.allow_empty:
+        args.append("--allow-empty")
     for key in sorted(spec.parameters):
         args += ["--param", f"{key}={_param_value(spec.parameters[key])}"]
     return args

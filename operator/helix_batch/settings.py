@@ -35,6 +35,8 @@ class Settings:
     lake_endpoint: str = ""
     lake_region: str = "us-east-1"
     lake_credentials_secret: str = "helix-lake-credentials"  # noqa: S105 - a Secret name
+    # The platform's job policy (policy.py); unset: the defaults, which allow only the above.
+    policy_file: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

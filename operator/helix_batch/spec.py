@@ -14,6 +14,7 @@ from typing import Any
 
 import celpy
 import jsonschema
+from celpy import celtypes
 from celpy.adapter import json_to_cel
 
 from helix_batch.crd import crd_schema
@@ -60,6 +61,7 @@ class JobSpec:
     input_uri: str
     start_date: date
     end_date: date
+    allow_empty: bool
     output_uri: str
     parameters: Mapping[str, Any]
     image: str
@@ -111,9 +113,21 @@ def validate(doc: Mapping[str, Any]) -> None:
 
 
 def load_job(doc: Mapping[str, Any], settings: Settings, *, check: bool = True) -> Job:
-    """The job with every default filled in; ``check`` validates first (helixctl does)."""
+    """The job with every default filled in; ``check`` validates first (helixctl does).
+
+    Without ``check`` (the operator: the API server validated it), a spec that cannot be read
+    at all (stored under an older or looser CRD) still raises SpecError, never a KeyError."""
     if check:
         validate(doc)
+    try:
+        return _read(doc, settings)
+    except KeyError as error:
+        raise SpecError("spec", f"the required field {error.args[0]!r} is missing") from None
+    except (TypeError, ValueError, AttributeError) as error:
+        raise SpecError("spec", f"cannot be read: {error}") from None
+
+
+def _read(doc: Mapping[str, Any], settings: Settings) -> Job:
     meta = doc["metadata"]
     spec = doc["spec"]
     spark = spec.get("spark") or {}
@@ -130,6 +144,7 @@ def load_job(doc: Mapping[str, Any], settings: Settings, *, check: bool = True) 
             input_uri=spec["input"]["uri"],
             start_date=date.fromisoformat(spec["input"]["startDate"]),
             end_date=date.fromisoformat(spec["input"]["endDate"]),
+            allow_empty=bool(spec["input"].get("allowEmpty", False)),
             output_uri=spec["output"]["uri"],
             parameters=dict(spec.get("parameters") or {}),
             image=spark.get("image", settings.spark_image),
@@ -231,10 +246,21 @@ def _targets(doc: Any, path: tuple[str, ...]) -> Iterator[Any]:
         yield from _targets(doc[path[0]], path[1:])
 
 
+# The part of Kubernetes' CEL string library the CRD's rules use (cel-python lacks it).
+_K8S_STRINGS: Mapping[str, Any] = {
+    "lowerAscii": lambda s: celtypes.StringType(s.lower()),
+    "replace": lambda s, old, new: celtypes.StringType(s.replace(old, new)),
+    "lastIndexOf": lambda s, sub: celtypes.IntType(s.rfind(sub)),
+    "substring": lambda s, start, end=None: celtypes.StringType(
+        s[int(start) :] if end is None else s[int(start) : int(end)]
+    ),
+}
+
+
 @cache
 def _program(rule: str) -> celpy.Runner:
     env = celpy.Environment()
-    return env.program(env.compile(rule))
+    return env.program(env.compile(rule), functions=dict(_K8S_STRINGS))
 
 
 def _cel_holds(rule: str, value: Any) -> bool:

@@ -7,9 +7,9 @@ from datetime import date
 from helix_batch.lake.keys import check_key
 from helix_jobs import layout
 from helix_jobs.records import Dataset
+from helix_jobs.uris import AUDIT as AUDIT
+from helix_jobs.uris import QUARANTINE as QUARANTINE
 
-AUDIT = "_audit"
-QUARANTINE = "_quarantine"
 ANALYTICS = "analytics"
 
 
