@@ -19,7 +19,7 @@ from helix_batch import metrics
 from helix_batch.driver_watch import DriverPods
 from helix_batch.events import EventRecorder
 from helix_batch.job_cache import JobCache
-from helix_batch.kube import JobKey, KubeApi
+from helix_batch.kube import JobKey, KubeApi, SparkCrdMissing
 from helix_batch.phase_label import PhaseLabels
 from helix_batch.reconcile import reconcile
 from helix_batch.settings import Settings
@@ -27,6 +27,8 @@ from helix_batch.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_ERROR_SECONDS = 5.0
+# A failed reconcile is retried after 1 s, doubled for each failure in a row, up to 5 min.
+RETRY_BASE_SECONDS, RETRY_CAP_SECONDS = 1.0, 300.0
 
 
 class Controller:
@@ -42,8 +44,9 @@ class Controller:
         self.now = now
         self.events = EventRecorder(api_client)
         self.labels = PhaseLabels(self.api, RETRY_AFTER_ERROR_SECONDS)
-        self.queue: WorkQueue[JobKey] = WorkQueue()
+        self.queue: WorkQueue[JobKey] = WorkQueue("jobs", RETRY_BASE_SECONDS, RETRY_CAP_SECONDS)
         self.jobs = JobCache()  # fed by kopf's watch (handlers.py)
+        metrics.count_jobs_from(self.jobs.by_phase)
         self.pods = DriverPods(api_client, self.queue.add)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -69,6 +72,11 @@ class Controller:
                 # kopf's own triggers (changes, deletion) read the job afresh.
                 cached=self.jobs.get(key) if trigger == "queue" else None,
             )  # fmt: skip
+        except SparkCrdMissing as missing:
+            if trigger == "queue":
+                raise
+            self._retry(key, missing)  # kopf's trigger is done with it: the queue retries it
+            return
         finally:
             metrics.RECONCILE_SECONDS.labels(trigger).observe(time.perf_counter() - started)
         if decision is not None and decision.due is not None and not deleting:
@@ -80,9 +88,16 @@ class Controller:
             key = await self.queue.get()
             try:
                 await self.reconcile("queue", key)
-            except Exception:
-                log.exception("reconciling %s/%s failed; retrying", *key)
-                loop = asyncio.get_running_loop()
-                self.queue.add_at(key, loop.time() + RETRY_AFTER_ERROR_SECONDS)
+            except Exception as error:
+                self._retry(key, error)
+            else:
+                self.queue.forget(key)
             finally:
                 self.queue.done(key)
+
+    def _retry(self, key: JobKey, error: Exception) -> None:
+        if isinstance(error, SparkCrdMissing):  # the job's status says it all
+            log.warning("%s/%s: %s", *key, error)
+        else:
+            log.error("reconciling %s/%s failed; retrying", *key, exc_info=error)
+        self.queue.add_after_failure(key)

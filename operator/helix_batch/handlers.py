@@ -11,7 +11,6 @@ from typing import Any
 
 import kopf
 
-from helix_batch import metrics
 from helix_batch.controller import Controller
 from helix_batch.kube import GROUP, PLURAL, VERSION, connect
 from helix_batch.settings import Settings
@@ -104,4 +103,3 @@ async def deleted(namespace: str | None, name: str, **_: Any) -> None:
     """Runs through the finalizer, also for jobs deleted while the operator was down."""
     assert namespace, "HelixBatchJobs are namespaced"
     await _running().reconcile("delete", (namespace, name), deleting=True)
-    metrics.forget(namespace, name)

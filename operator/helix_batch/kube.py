@@ -31,6 +31,18 @@ class Conflict(Exception):
     """The job changed since it was read (optimistic concurrency)."""
 
 
+class SparkCrdMissing(Exception):
+    """The API server does not serve SparkApplications: the spark-operator's CRD is missing."""
+
+    reason = "SparkApplicationCRDMissing"
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"the API server does not serve {SPARK_PLURAL}.{SPARK_GROUP}/{SPARK_VERSION}: "
+            "install the Kubeflow spark-operator (its SparkApplication CRD); retrying"
+        )
+
+
 class ClusterApi(Protocol):
     async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None: ...
     async def patch_job_status(
@@ -46,7 +58,8 @@ class ClusterApi(Protocol):
     async def delete_job(self, namespace: str, name: str, uid: str) -> None: ...
     async def get_app(self, namespace: str, name: str) -> dict[str, Any] | None: ...
     async def create_app(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Create, or return the existing object of that name (created before a restart)."""
+        """Create, or return the existing object of that name (created before a restart);
+        SparkCrdMissing if SparkApplications are not served."""
         ...
 
     async def delete_app(self, namespace: str, name: str) -> None: ...
@@ -166,6 +179,8 @@ class KubeApi:
                 SPARK_GROUP, SPARK_VERSION, meta["namespace"], SPARK_PLURAL, dict(body)
             )
         except ApiException as err:
+            if _missing(err):  # the namespace exists (the job is in it): the resource does not
+                raise SparkCrdMissing from None
             if err.status != 409:
                 raise
             existing = await self.get_app(meta["namespace"], meta["name"])
@@ -185,10 +200,15 @@ class KubeApi:
                 raise
 
     async def list_apps(self, namespace: str, job_uid: str) -> list[str]:
-        found = await self.custom.list_namespaced_custom_object(
-            SPARK_GROUP, SPARK_VERSION, namespace, SPARK_PLURAL,
-            label_selector=f"{LABEL_JOB_UID}={job_uid}",
-        )  # fmt: skip
+        try:
+            found = await self.custom.list_namespaced_custom_object(
+                SPARK_GROUP, SPARK_VERSION, namespace, SPARK_PLURAL,
+                label_selector=f"{LABEL_JOB_UID}={job_uid}",
+            )  # fmt: skip
+        except ApiException as err:
+            if _missing(err):  # SparkApplications are not served, so there are none
+                return []
+            raise
         return [item["metadata"]["name"] for item in found.get("items", ())]
 
     async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:

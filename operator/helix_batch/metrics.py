@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter as Tally
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -27,21 +26,42 @@ SUBMIT_TO_RUNNING_SECONDS = Histogram(
     buckets=(1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
 )
 
-# (namespace, name) -> (type, phase) of every job this replica has seen.
-_PHASES: dict[tuple[str, str], tuple[str, str]] = {}
+# The operator's work queue, named as client-go names its workqueue metrics.
+QUEUE_DEPTH = Gauge("workqueue_depth", "Keys waiting for a worker", ["name"])
+QUEUE_ADDS = Counter(
+    "workqueue_adds_total", "Keys added (a key already waiting counts once)", ["name"]
+)
+QUEUE_WAIT = Histogram(
+    "workqueue_queue_duration_seconds",
+    "How long a key waited before a worker took it",
+    ["name"],
+    buckets=(0.001, 0.01, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+QUEUE_RETRIES = Counter("workqueue_retries_total", "Keys added again after a failure", ["name"])
+
+JobCounts = Mapping[tuple[str, str, str], int]  # (namespace, type, phase) -> jobs
+_job_counts: Callable[[], JobCounts] = dict  # until a controller watches jobs
 
 
 class _JobsByPhase(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
-            "helix_jobs", "HelixBatchJobs by phase", labels=["type", "phase"]
+            "helix_jobs",
+            "HelixBatchJobs by phase, as the job watch last delivered them",
+            labels=["namespace", "type", "phase"],
         )
-        for (kind, phase), count in sorted(Tally(_PHASES.values()).items()):
-            family.add_metric([kind, phase], count)
+        for labels, count in sorted(_job_counts().items()):
+            family.add_metric(list(labels), count)
         yield family
 
 
 REGISTRY.register(_JobsByPhase())
+
+
+def count_jobs_from(source: Callable[[], JobCounts]) -> None:
+    """``helix_jobs`` reports what ``source`` counts (the job watch's cache)."""
+    global _job_counts
+    _job_counts = source
 
 
 def record_transition(
@@ -49,7 +69,6 @@ def record_transition(
 ) -> None:
     if new is None:
         return
-    _PHASES[(job.namespace, job.name)] = (job.spec.type, new)
     TRANSITIONS.labels(job.spec.type, new).inc()
     if new == "Submitted":
         ATTEMPTS.labels(job.spec.type).inc()
@@ -57,7 +76,3 @@ def record_transition(
     if new == "Running" and started:
         waited = (now - parse_time(started)).total_seconds()
         SUBMIT_TO_RUNNING_SECONDS.observe(max(0.0, waited))
-
-
-def forget(namespace: str, name: str) -> None:
-    _PHASES.pop((namespace, name), None)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from prometheus_client import REGISTRY
+
+from helix_batch import metrics
 from helix_batch.job_cache import JobCache
 
 KEY = ("analytics", "entities-jan")
@@ -39,3 +42,30 @@ def test_a_deleted_job_is_forgotten() -> None:
     cache.observe("ADDED", body("Pending"))
     cache.observe("DELETED", body("Pending", "2"))
     assert cache.get(KEY) is None
+
+
+def test_jobs_by_phase_count_every_job_the_watch_has_seen() -> None:
+    def job(namespace: str, name: str, kind: str, phase: str | None) -> dict[str, Any]:
+        doc: dict[str, Any] = {"metadata": {"namespace": namespace, "name": name}}
+        doc["spec"] = {"type": kind}
+        doc["status"] = {"phase": phase} if phase else {}
+        return doc
+
+    cache = JobCache()
+    for namespace, name, kind, phase in [
+        ("a", "done", "TopicModeling", "Succeeded"),  # the initial listing, after a restart
+        ("a", "runs", "TopicModeling", "Running"),
+        ("b", "runs", "TopicModeling", "Running"),
+        ("b", "new", "DebateAnalysis", None),  # no phase yet: not counted
+    ]:
+        cache.observe(None, job(namespace, name, kind, phase))
+    cache.observe("MODIFIED", job("a", "runs", "TopicModeling", "Failed"))
+    cache.observe("DELETED", job("b", "runs", "TopicModeling", "Running"))
+    assert cache.by_phase() == {
+        ("a", "TopicModeling", "Succeeded"): 1,
+        ("a", "TopicModeling", "Failed"): 1,
+    }
+    metrics.count_jobs_from(cache.by_phase)
+    labels = {"namespace": "a", "type": "TopicModeling", "phase": "Failed"}
+    assert REGISTRY.get_sample_value("helix_jobs", labels) == 1
+    assert REGISTRY.get_sample_value("helix_jobs", {**labels, "phase": "Running"}) is None

@@ -265,8 +265,8 @@ def test_exhausted_retries_fail_with_backoff_limit_exceeded() -> None:
     """The job's reason says the retries ran out; the last attempt's own reason is in the
     message, and each attempt keeps its reason in the history."""
     spec: dict[str, Any] = {"backoffLimit": 1}
-    s = step(running(**spec), 10, pod(1, phase="Failed", driver=terminated(1, "Error")), **spec)
-    s = step(s.status, 20, None, app_exists=False, **spec).status
+    first = step(running(**spec), 10, pod(1, phase="Failed", driver=terminated(1, "Error")), **spec)
+    s = step(first.status, 20, None, app_exists=False, **spec).status
     oom = pod(2, phase="Failed", driver=terminated(137, "OOMKilled"), name="entities-jan-2-driver")
     d = step(s, 30, oom, **spec)
     assert (d.status["phase"], d.status["reason"]) == ("Failed", "BackoffLimitExceeded")

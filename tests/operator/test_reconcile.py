@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from helix_batch.kube import Conflict
+import pytest
+
+from helix_batch.kube import Conflict, SparkCrdMissing
 from helix_batch.lifecycle import Decision, Driver, observe_driver
 from helix_batch.reconcile import merge_patch, reconcile
 from helix_batch.render import LABEL_PHASE
@@ -34,6 +36,7 @@ class MemoryApi:
         self.job_reads = 0
         self.job_writes = 0
         self.conflicts_to_inject = 0
+        self.spark_crd = True
 
     def _bump(self) -> None:
         assert self.job is not None
@@ -69,6 +72,8 @@ class MemoryApi:
         return self.apps.get(name)
 
     async def create_app(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        if not self.spark_crd:
+            raise SparkCrdMissing
         self.creates += 1
         name = body["metadata"]["name"]
         return self.apps.setdefault(name, copy.deepcopy(dict(body)))
@@ -291,3 +296,21 @@ def test_a_stale_cached_job_is_refused_and_read_afresh_without_repeating_a_step(
     assert status(api)["phase"] == "Running"
     assert [e[1] for e in events] == ["Submitted", "DriverRunning"]
     assert list(api.apps) == ["entities-jan-1"]
+
+
+def test_a_job_waits_in_pending_while_sparkapplications_are_not_served() -> None:
+    api, events = MemoryApi(job_doc()), Events()
+    api.spark_crd = False
+    for t in (0, 1):  # retried: the same status, no second Event
+        with pytest.raises(SparkCrdMissing):
+            run(api, t, events)
+        assert status(api)["phase"] == "Pending"
+        assert status(api)["reason"] == "SparkApplicationCRDMissing"
+        assert "spark-operator" in status(api)["message"]
+        assert api.apps == {} and status(api).get("attempt") is None
+    assert [(e[0], e[1]) for e in events] == [("Warning", "SparkApplicationCRDMissing")]
+    api.spark_crd = True
+    run(api, 2, events)
+    assert status(api)["phase"] == "Submitted" and list(api.apps) == ["entities-jan-1"]
+    submitted = next(c for c in status(api)["conditions"] if c["type"] == "Submitted")
+    assert (submitted["status"], submitted["reason"]) == ("True", "Submitted")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+from prometheus_client import REGISTRY
+
 from helix_batch.workqueue import WorkQueue
 
 
@@ -65,3 +67,47 @@ def test_delayed_keys_come_in_order_of_their_earliest_moment() -> None:
         return got
 
     assert asyncio.run(scenario()) == ["soon", "late"]
+
+
+def test_a_failed_key_comes_back_later_after_each_failure_until_forgotten() -> None:
+    async def scenario() -> list[float]:
+        queue: WorkQueue[str] = WorkQueue("retries", retry_base_seconds=0.1)
+        pump = asyncio.create_task(queue.release_due())
+        loop = asyncio.get_running_loop()
+        waits = []
+        for failures in (1, 2, 3, 1):
+            if failures == 1:
+                queue.forget("k")
+            start = loop.time()
+            queue.add_after_failure("k")
+            queue.done(await queue.get())
+            waits.append(loop.time() - start)
+        pump.cancel()
+        return waits
+
+    waits = asyncio.run(scenario())
+    for wait, expected in zip(waits, (0.1, 0.2, 0.4, 0.1), strict=True):
+        assert expected <= wait < expected + 0.09, waits
+    assert sample("workqueue_retries_total", "retries") == 4
+
+
+def test_depth_adds_and_waits_are_metrics() -> None:
+    async def scenario() -> None:
+        queue: WorkQueue[str] = WorkQueue("depth")
+        for key in ("a", "b", "a"):
+            queue.add(key)
+        assert sample("workqueue_depth", "depth") == 2
+        assert sample("workqueue_adds_total", "depth") == 2  # "a" waited once
+        await asyncio.sleep(0.05)
+        await queue.get()
+        assert sample("workqueue_depth", "depth") == 1
+
+    asyncio.run(scenario())
+    assert sample("workqueue_queue_duration_seconds_count", "depth") == 1
+    assert sample("workqueue_queue_duration_seconds_sum", "depth") >= 0.05
+
+
+def sample(metric: str, queue: str) -> float:
+    value = REGISTRY.get_sample_value(metric, {"name": queue})
+    assert value is not None, metric
+    return value
