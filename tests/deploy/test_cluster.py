@@ -173,6 +173,47 @@ def test_spark_driver_can_run_executors_and_nothing_else(installed: ControlPlane
         assert not can(cp, sa, verb, resource, namespace), f"driver can {verb} {resource}"
 
 
+def test_built_in_roles_give_job_authors_and_viewers_what_they_need(
+    installed: ControlPlane,
+) -> None:
+    """helix-batch's ClusterRoles aggregate into edit/admin and view: a namespace's editors
+    write jobs, its viewers read them, and neither writes a status or a SparkApplication."""
+    cp = installed
+    team = f"team-{uuid.uuid4().hex[:6]}"
+    cp.kubectl_ok("create", "namespace", team)
+    for account, role in (("author", "edit"), ("reader", "view")):
+        cp.kubectl_ok("-n", team, "create", "serviceaccount", account)
+        cp.kubectl_ok(
+            "-n", team, "create", "rolebinding", account,
+            f"--clusterrole={role}", f"--serviceaccount={team}:{account}",
+        )  # fmt: skip
+
+    def allowed(account: str, verb: str, resource: str) -> bool:
+        resource, _, sub = resource.partition("/")
+        result = cp.kubectl(
+            "auth", "can-i", verb, resource, *([f"--subresource={sub}"] if sub else []),
+            "-n", team, f"--as=system:serviceaccount:{team}:{account}",
+        )  # fmt: skip
+        return result.stdout.strip() == "yes"
+
+    hbj = "helixbatchjobs.batch.helixagent.io"
+    wait_for(lambda: allowed("author", "create", hbj), "aggregation into the edit role")
+    for verb in ("get", "list", "watch", "create", "patch", "delete"):
+        assert allowed("author", verb, hbj), verb
+    for verb in ("get", "list", "watch"):
+        assert allowed("reader", verb, hbj), verb
+        assert allowed("reader", verb, f"{hbj}/status"), verb
+    for account, verb, resource in [
+        ("author", "patch", f"{hbj}/status"),
+        ("author", "update", f"{hbj}/status"),
+        ("author", "create", "sparkapplications.sparkoperator.k8s.io"),
+        ("reader", "create", hbj),
+        ("reader", "delete", hbj),
+        ("reader", "get", "secrets"),
+    ]:
+        assert not allowed(account, verb, resource), (account, verb, resource)
+
+
 def test_maintenance_account_has_no_api_access(installed: ControlPlane) -> None:
     cp = installed
     for verb, resource in [("list", "pods"), ("get", "configmaps"), ("get", "secrets")]:

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
+from helix_batch import policy
 from helix_batch.lake.policy import parse_policy
+from helix_batch.settings import Settings
 
 from .manifests import (
     CREDENTIAL_KEYS,
@@ -95,6 +97,15 @@ def test_operator_deployment(name: str) -> None:
     service = find(overlay(name), "Service", "helix-operator-metrics")
     assert service["spec"]["selector"].items() <= template["metadata"]["labels"].items()
     assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+    # The job policy: the generated ConfigMap, mounted where HELIX_POLICY_FILE points, parses.
+    folder, _, file = env["HELIX_POLICY_FILE"]["value"].rpartition("/")
+    mount = next(m for m in c["volumeMounts"] if m["mountPath"] == folder)
+    volume = next(v for v in template["spec"]["volumes"] if v["name"] == mount["name"])
+    config = find(overlay(name), "ConfigMap", volume["configMap"]["name"])
+    rules = policy.parse(yaml.safe_load(config["data"][file]), policy.Policy.defaults(Settings()))
+    assert rules.max_executor_instances >= 1
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in overlay(name)}
+    assert {("ClusterRole", "helix-batch-edit"), ("ClusterRole", "helix-batch-view")} <= kinds
 
 
 @pytest.mark.parametrize("name", OVERLAYS)

@@ -43,6 +43,8 @@ CONTROLLERS = (
     "cronjob-controller",
     "serviceaccount-token-controller",
     "serviceaccount-controller",
+    # The built-in edit/view roles take in helix-batch's aggregated ClusterRoles.
+    "clusterrole-aggregation-controller",
 )
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 # Every request of a ServiceAccount, at Metadata level: what the tests prove RBAC against.
