@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import yaml
 from helix_batch import policy, render, spec
 from helix_batch.cli_render import refuse_violations
 from helix_batch.settings import Settings
+from helix_jobs.failure import JobFailure, describe
 
 SAMPLES = (
     "entity-extraction",
@@ -191,16 +193,25 @@ def start_spark(master: str, lake: str, endpoint: str) -> Any:
     return spark
 
 
-def execute(spark: Any, job: LocalJob) -> dict[str, Any]:
+def request_of(job: LocalJob) -> Any:
+    """The entry point's checked request (refusing a conflicting output before Spark starts)."""
     from helix_jobs import main
     from helix_jobs.job import ParamError
 
     try:
-        request = main.parse_request(main.parser().parse_args(job.arguments))
-    except ParamError as error:
+        return main.parse_request(main.parser().parse_args(job.arguments))
+    except (ParamError, JobFailure) as error:
         raise click.ClickException(f"{job.name}: {error}") from None
+
+
+def execute(spark: Any, job: LocalJob, request: Any) -> dict[str, Any]:
+    from helix_jobs import main
+
     with Progress(spark, job.name).running():
-        return main.execute(spark, request)
+        try:
+            return main.execute(spark, request)
+        except JobFailure as error:
+            raise click.ClickException(f"{job.name}: {error}") from None
 
 
 # Per job type: the output folder to look in, the columns to show, the column to rank by.
@@ -267,24 +278,26 @@ def summary(name: str, result: dict[str, Any]) -> str:
     help="Where the spec's s3a://bucket/ lives here: a path, file:// or s3://",
 )
 @click.option("--master", default="local[2]", show_default=True, help="Spark master")
-def run(path: Path, lake: str, master: str) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Print the stack trace of a failure too")
+def run(path: Path, lake: str, master: str, verbose: bool) -> None:
     """Validate a HelixBatchJob manifest and run it on local Spark."""
     root = lake_uri(lake)
     try:
         job = load(path, root)
     except spec.SpecError as error:
         raise click.ClickException(f"{path}: invalid HelixBatchJob: {error}") from None
+    request = request_of(job)
     spark = start_spark(master, root, job.endpoint)
     try:
-        result = execute(spark, job)
+        result = execute(spark, job, request)
         click.echo(summary(job.name, result))
         click.echo("\n".join(highlights(spark, result)))
     except click.ClickException:
         raise
     except Exception as error:
-        # Spark's messages carry a JVM stack trace; the first line says what went wrong.
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise click.ClickException(f"{job.name} failed: {first[:500]}") from error
+        if verbose:
+            traceback.print_exc()
+        raise click.ClickException(f"{job.name} failed: {describe(error)[:500]}") from error
     finally:
         spark.stop()
 
@@ -312,10 +325,11 @@ def demo(lake: str, conversations: int, samples: Path | None, master: str) -> No
         end = date.fromisoformat(args[args.index("--end-date") + 1])
         jobs.append((job, start, end))
     _seed_if_empty(root, conversations, min(j[1] for j in jobs), max(j[2] for j in jobs))
+    requests = [request_of(job) for job, _, _ in jobs]
     spark = start_spark(master, root, "")
     try:
-        for job, _, _ in jobs:
-            result = execute(spark, job)
+        for (job, _, _), request in zip(jobs, requests, strict=True):
+            result = execute(spark, job, request)
             click.echo(summary(job.name, result))
             click.echo("\n".join(highlights(spark, result)))
     finally:

@@ -8,7 +8,11 @@
 Writes the job's Parquet output, malformed input records under <output>/_corrupt/, and the
 result object (camelCase counts, at most 4 KiB of JSON) to <output>/_helix_result.json and to
 the container's termination message (HELIX_TERMINATION_LOG, default /dev/termination-log, when
-that file exists or the variable is set).
+that file exists or the variable is set); all of it through a staging folder (``output``).
+
+A job that cannot run prints one line, ``run_job.py: error: <Reason>: <message>``, exits with
+the reason's code (``failure.EXIT_CODES``) and leaves ``{"error": <Reason>, "message": ...}`` as
+the termination message; an unexpected error's stack trace goes to stdout (the driver log).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -28,12 +33,18 @@ from pyspark.sql import SparkSession
 from helix_jobs import (
     debate_analysis,
     entity_extraction,
+    failure,
+    output,
     provider_performance,
     relationship_mining,
     topic_modeling,
+    uris,
 )
+from helix_jobs.failure import JobFailure
+from helix_jobs.hadoop_fs import FileSystem
 from helix_jobs.job import Job, ParamError
-from helix_jobs.reader import join, read_dataset
+from helix_jobs.output import RESULT_FILE
+from helix_jobs.reader import Plan, join, read_dataset
 from helix_jobs.session import S3Options, build_session, needs_s3
 
 JOBS: Mapping[str, Job] = {
@@ -46,7 +57,6 @@ JOBS: Mapping[str, Job] = {
         debate_analysis.JOB,
     )
 }
-RESULT_FILE = "_helix_result.json"
 RESULT_LIMIT = 4096
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 
@@ -59,6 +69,7 @@ class Request:
     start: date
     end: date
     params: dict[str, Any]
+    allow_empty: bool = False
 
 
 def parser() -> argparse.ArgumentParser:
@@ -71,6 +82,11 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--start-date", required=True, type=date.fromisoformat)
     ap.add_argument("--end-date", required=True, type=date.fromisoformat)
     ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="write an empty output when the range holds no input, instead of failing (NoInput)",
+    )
     ap.add_argument("--master", help="e.g. local[2]; default: what spark-submit provides")
     ap.add_argument("--s3-endpoint", help="default: HELIX_S3_ENDPOINT or AWS_ENDPOINT_URL")
     ap.add_argument("--s3-region", help="default: HELIX_S3_REGION, AWS_REGION or us-east-1")
@@ -78,7 +94,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def parse_request(args: argparse.Namespace) -> Request:
-    """Check the arguments; raises ParamError with a message naming the culprit."""
+    """Check the arguments; raises ParamError naming the culprit, or JobFailure
+    (OutputConflict) for an output that would overwrite the lake's data."""
     job = JOBS[args.job_type]
     raw: dict[str, str] = {}
     for item in args.param:
@@ -90,6 +107,9 @@ def parse_request(args: argparse.Namespace) -> Request:
         raw[key] = value
     if args.end_date < args.start_date:
         raise ParamError("--end-date is before --start-date")
+    conflict = uris.output_conflict(args.input_path, args.output_path)
+    if conflict:
+        raise JobFailure(failure.OUTPUT_CONFLICT, conflict)
     return Request(
         job,
         args.input_path,
@@ -97,32 +117,57 @@ def parse_request(args: argparse.Namespace) -> Request:
         args.start_date,
         args.end_date,
         job.parse_params(raw),
+        args.allow_empty,
     )
 
 
 def execute(spark: SparkSession, request: Request) -> dict[str, Any]:
-    """Run the job on an existing session; returns the result object (also written out)."""
+    """Run the job on an existing session; returns the result object (also written out).
+
+    Raises JobFailure, before writing anything, for an output it does not own or no input.
+    """
     began = time.monotonic()
     job = request.job
+    fs = FileSystem(spark, request.output_uri)
+    staging = output.prepare(fs, request.output_uri, job.kind)
     data = read_dataset(spark, request.input_uri, job.dataset, request.start, request.end)
-    counts = job.run(spark, data.records, request.output_uri, request.params)
-    raw_rows, corrupt = data.write_corrupt(request.output_uri)
-    result: dict[str, Any] = {
-        "jobType": job.kind,
-        "processedRows": raw_rows - corrupt + data.plan.compacted_records,
-        "outputRows": counts.pop("outputRows"),
-        "corruptRecords": corrupt,
-        "outputUri": request.output_uri,
-        **counts,
-        "startDate": request.start.isoformat(),
-        "endDate": request.end.isoformat(),
-        "daysRead": data.plan.days_present,
-        "durationSeconds": round(time.monotonic() - began, 3),
-    }
-    body = encode_result(result)
-    _write_text(spark, join(request.output_uri, RESULT_FILE), body)
+    if not (data.plan.raw or data.plan.compacted) and not request.allow_empty:
+        raise JobFailure(failure.NO_INPUT, _no_input(spark, request, data.plan))
+    try:
+        counts = job.run(spark, data.records, staging.staging, request.params)
+        raw_rows, corrupt = data.write_corrupt(staging.staging)
+        result: dict[str, Any] = {
+            "jobType": job.kind,
+            "processedRows": raw_rows - corrupt + data.plan.compacted_records,
+            "outputRows": counts.pop("outputRows"),
+            "corruptRecords": corrupt,
+            "outputUri": request.output_uri,
+            **counts,
+            "startDate": request.start.isoformat(),
+            "endDate": request.end.isoformat(),
+            "daysRead": data.plan.days_present,
+            "durationSeconds": round(time.monotonic() - began, 3),
+        }
+        body = encode_result(result)
+        fs.write_text(join(staging.staging, RESULT_FILE), body)
+    except BaseException:
+        fs.delete(staging.staging)
+        raise
+    output.publish(fs, staging)
     write_termination_message(body)
     return result
+
+
+def _no_input(spark: SparkSession, request: Request, plan: Plan) -> str:
+    where = request.input_uri
+    if FileSystem(spark, where).kind(where) is None:
+        found = "the path does not exist"
+    else:
+        found = f"{plan.days_present} of {plan.days_listed} day folders exist, none holds records"
+    return (
+        f"no {request.job.dataset.name} records under {where} from {request.start} to "
+        f"{request.end} ({found}); --allow-empty (spec.input.allowEmpty) writes an empty output"
+    )
 
 
 def encode_result(result: dict[str, Any]) -> str:
@@ -152,32 +197,32 @@ def write_termination_message(body: str) -> None:
         pass  # outside a pod, or a read-only file: the copy next to the output remains
 
 
-def _write_text(spark: SparkSession, uri: str, text: str) -> None:
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    stream = fs.create(path, True)
-    try:
-        stream.write(text.encode())
-    finally:
-        stream.close()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         request = parse_request(args)
     except ParamError as error:
-        print(f"run_job.py: error: {error}", file=sys.stderr)
-        return 2
+        return _fail(failure.INVALID_ARGUMENTS, str(error))
+    except JobFailure as error:
+        return _fail(error.reason, error.message)
     s3 = None
     if needs_s3(request.input_uri, request.output_uri):
         s3 = S3Options.from_env(args.s3_endpoint, args.s3_region)
     spark = build_session(f"helix-{request.job.name}", master=args.master, s3=s3)
     try:
         result = execute(spark, request)
+    except JobFailure as error:
+        return _fail(error.reason, error.message)
+    except Exception as error:
+        traceback.print_exc(file=sys.stdout)
+        return _fail(failure.JOB_FAILED, failure.describe(error))
     finally:
         spark.stop()
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _fail(reason: str, message: str) -> int:
+    print(f"run_job.py: error: {reason}: {message}", file=sys.stderr)
+    write_termination_message(failure.termination_message(reason, message))
+    return failure.EXIT_CODES[reason]

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from py4j.protocol import Py4JJavaError
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from helix_jobs import layout, records
+from helix_jobs.hadoop_fs import FileSystem
 from helix_jobs.spark_schema import missing_required, struct_type
 
 CORRUPT_COLUMN = "_corrupt_record"
@@ -84,10 +84,7 @@ def read_dataset(
 def plan_files(
     spark: SparkSession, root: str, dataset: records.Dataset, start: date, end: date
 ) -> Plan:
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
-    fs = jvm.org.apache.hadoop.fs.Path(root).getFileSystem(hadoop_conf)
+    fs = FileSystem(spark, root)
     raw: list[str] = []
     compacted: list[str] = []
     compacted_records = 0
@@ -95,15 +92,13 @@ def plan_files(
     for day in layout.days(start, end):
         folder = join(root, layout.day_path(day))
         listed += 1
-        names = _list_names(spark.sparkContext._gateway, jvm, fs, folder)
+        names = fs.names(folder)
         if names is None:
             continue
         present += 1
         manifest = None
         if layout.MANIFEST_NAME in names:
-            manifest = layout.Manifest.from_json(
-                _read_bytes(jvm, fs, join(folder, layout.MANIFEST_NAME))
-            )
+            manifest = layout.Manifest.from_json(fs.read_bytes(join(folder, layout.MANIFEST_NAME)))
             compacted_records += manifest.records
         chosen = layout.select(names, manifest, dataset.file_prefix)
         visible = {n for n in names if not n.startswith(("_", "."))}
@@ -113,37 +108,6 @@ def plan_files(
             raw.extend(join(folder, n) for n in chosen.raw)
         compacted.extend(join(folder, n) for n in chosen.compacted)
     return Plan(tuple(raw), tuple(compacted), compacted_records, listed, present)
-
-
-def _list_names(gateway: Any, jvm: Any, fs: Any, folder: str) -> list[str] | None:
-    """Names in a folder, or None when it does not exist; a few JVM calls, however many files."""
-    path = fs.makeQualified(jvm.org.apache.hadoop.fs.Path(folder))
-    try:
-        statuses = fs.listStatus(path)
-    except Py4JJavaError as error:
-        if error.java_exception.getClass().getName() == "java.io.FileNotFoundException":
-            return None
-        raise
-    # py4j would fetch each element separately; render the whole array as "{p1,p2,...}"
-    # instead, and split on what every child path starts with (a name may hold a comma).
-    # Copied into a plain FileStatus[]: py4j does not match S3AFileStatus[] to FileStatus[].
-    plain = gateway.new_array(jvm.org.apache.hadoop.fs.FileStatus, len(statuses))
-    jvm.java.lang.System.arraycopy(statuses, 0, plain, 0, len(statuses))
-    paths = jvm.org.apache.hadoop.fs.FileUtil.stat2Paths(plain)
-    rendered: str = jvm.org.apache.commons.lang3.ArrayUtils.toString(paths)
-    lead = path.toString().rstrip("/") + "/"
-    body = rendered[1:-1]
-    if not body:
-        return []
-    return [p.removeprefix(lead) for p in ("," + body).split("," + lead)[1:]]
-
-
-def _read_bytes(jvm: Any, fs: Any, path: str) -> bytes:
-    stream = fs.open(jvm.org.apache.hadoop.fs.Path(path))
-    try:
-        return bytes(jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
-    finally:
-        stream.close()
 
 
 _CORRUPT_SCHEMA = StructType(

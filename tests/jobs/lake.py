@@ -128,6 +128,7 @@ def run_job(
     *params: str,
     start: date = START,
     end: date = END,
+    allow_empty: bool = False,
 ) -> dict[str, Any]:
     """Run a job through the entry point's own argument handling, on the shared session."""
     dataset = main.JOBS[job_type].dataset.name
@@ -140,4 +141,6 @@ def run_job(
     ]  # fmt: skip
     for param in params:
         argv += ["--param", param]
+    if allow_empty:
+        argv.append("--allow-empty")
     return main.execute(spark, main.parse_request(main.parser().parse_args(argv)))

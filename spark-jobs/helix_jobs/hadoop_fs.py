@@ -1,0 +1,83 @@
+"""The few Hadoop FileSystem calls the jobs make, so file:// and s3a:// behave alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from py4j.protocol import Py4JJavaError
+from pyspark.sql import SparkSession
+
+
+class FileSystem:
+    """One Hadoop FileSystem, reached through the session's JVM."""
+
+    def __init__(self, spark: SparkSession, uri: str) -> None:
+        self.jvm: Any = spark.sparkContext._jvm
+        self.gateway: Any = spark.sparkContext._gateway
+        conf = spark.sparkContext._jsc.hadoopConfiguration()
+        self.fs: Any = self.path(uri).getFileSystem(conf)
+
+    def path(self, uri: str) -> Any:
+        return self.jvm.org.apache.hadoop.fs.Path(uri)
+
+    def qualified(self, uri: str) -> Any:
+        """The absolute Hadoop path of a URI (``.``/``..`` and trailing slashes resolved)."""
+        return self.fs.makeQualified(self.path(uri))
+
+    def kind(self, uri: str) -> str | None:
+        """ "file", "dir", or None when nothing is there."""
+        try:
+            status = self.fs.getFileStatus(self.path(uri))
+        except Py4JJavaError as error:
+            if _not_found(error):
+                return None
+            raise
+        return "dir" if status.isDirectory() else "file"
+
+    def names(self, folder: str) -> list[str] | None:
+        """Names in a folder, or None when it does not exist; a few JVM calls, however many."""
+        path = self.qualified(folder)
+        try:
+            statuses = self.fs.listStatus(path)
+        except Py4JJavaError as error:
+            if _not_found(error):
+                return None
+            raise
+        # py4j would fetch each element separately; render the whole array as "{p1,p2,...}"
+        # instead, and split on what every child path starts with (a name may hold a comma).
+        # Copied into a plain FileStatus[]: py4j does not match S3AFileStatus[] to FileStatus[].
+        hadoop = self.jvm.org.apache.hadoop.fs
+        plain = self.gateway.new_array(hadoop.FileStatus, len(statuses))
+        self.jvm.java.lang.System.arraycopy(statuses, 0, plain, 0, len(statuses))
+        paths = hadoop.FileUtil.stat2Paths(plain)
+        rendered: str = self.jvm.org.apache.commons.lang3.ArrayUtils.toString(paths)
+        lead = path.toString().rstrip("/") + "/"
+        body = rendered[1:-1]
+        if not body:
+            return []
+        return [p.removeprefix(lead) for p in ("," + body).split("," + lead)[1:]]
+
+    def read_bytes(self, uri: str) -> bytes:
+        stream = self.fs.open(self.path(uri))
+        try:
+            return bytes(self.jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+        finally:
+            stream.close()
+
+    def write_text(self, uri: str, text: str) -> None:
+        stream = self.fs.create(self.path(uri), True)
+        try:
+            stream.write(text.encode())
+        finally:
+            stream.close()
+
+    def rename(self, source: str, target: str) -> None:
+        if not self.fs.rename(self.path(source), self.path(target)):
+            raise OSError(f"could not rename {source} to {target}")
+
+    def delete(self, uri: str) -> None:
+        self.fs.delete(self.path(uri), True)
+
+
+def _not_found(error: Py4JJavaError) -> bool:
+    return bool(error.java_exception.getClass().getName() == "java.io.FileNotFoundException")
