@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from helix_batch.cli_run import lake_uri, rebase, run
-from helix_jobs.main import RESULT_FILE
+from helix_jobs.output import RESULT_FILE
 from tests.jobs import expected
 from tests.jobs.lake import END, START, Lake
 

@@ -19,7 +19,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from helix_jobs.main import RESULT_FILE
+from helix_jobs.output import RESULT_FILE
 from tests.jobs import expected
 from tests.jobs.lake import COMPACTED_DAY, Lake, run_job
 

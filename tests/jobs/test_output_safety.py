@@ -18,6 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from helix_jobs import failure, layout, main
 from helix_jobs.failure import JobFailure
 from helix_jobs.job import Job
+from helix_jobs.output import RESULT_FILE
 from tests.jobs.lake import RAW_DAYS, Lake, run_job
 
 DAY = RAW_DAYS[0]
@@ -142,7 +143,7 @@ def test_a_failed_run_leaves_the_previous_output_and_a_rerun_replaces_it(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lake", "out"]  # no staging left
 
     again = run_job(spark, tiny, "entity_extraction", out, "minConfidence=0.9", start=DAY, end=DAY)
-    on_disk = json.loads((out / main.RESULT_FILE).read_text())
+    on_disk = json.loads((out / RESULT_FILE).read_text())
     assert on_disk == again and again["outputRows"] < first["outputRows"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lake", "out"]
 
