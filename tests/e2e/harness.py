@@ -17,6 +17,8 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -114,6 +116,16 @@ class Operator:
 
     def log(self) -> str:
         return self.log_path.read_text()
+
+    def probe(self, path: str) -> tuple[int, str] | None:
+        """(status, body) of a GET on the operator's metrics port; None until it listens."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+        except OSError:
+            return None
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, as when a node dies."""

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ from urllib.parse import unquote
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.controlplane import ControlPlane, KubeCluster
+from tests.e2e.controlplane import SPARK_CRD_NAME, ControlPlane, KubeCluster
 from tests.e2e.harness import (
     OPERATOR_NAMESPACE,
     ROOT,
@@ -335,6 +337,104 @@ def test_two_replicas_only_one_acts(
     finally:
         first.stop()
         second.stop()
+
+
+def test_metrics_after_a_restart_count_the_jobs_as_kubectl_lists_them(
+    control_plane: KubeCluster, installed: Path, cluster: Cluster
+) -> None:
+    op = Operator(control_plane, installed, "op-m", cluster.ns)
+    try:
+        for name in ("m-wait", "m-run", "m-done"):
+            job(cluster, name)
+        job(cluster, "m-park", suspend=True)
+        for name, phase in (("m-run", "Running"), ("m-done", "Succeeded")):
+            pod = cluster.start_driver(f"{name}-1")
+            state = running_state() if phase == "Running" else terminated_state(0, "Completed")
+            cluster.set_pod_status(pod, phase, state)
+            cluster.wait_phase(name, phase)
+        cluster.wait_phase("m-park", "Suspended")
+        cluster.wait_phase("m-wait", "Submitted")
+        op.kill()
+        op = Operator(control_plane, installed, "op-m", cluster.ns)
+        wait_for("the new leader", lambda: op.probe("/readyz") == (200, "leader"))
+        assert op.probe("/healthz") == (200, "ok")
+        listed = json.loads(cluster.cp.kubectl_ok("get", "hbj", "-n", cluster.ns, "-o", "json"))
+        expected = Counter((i["spec"]["type"], i["status"]["phase"]) for i in listed["items"])
+        assert set(expected) == {
+            ("EntityExtraction", p) for p in ("Submitted", "Running", "Succeeded", "Suspended")
+        }
+        wait_for("helix_jobs", lambda: jobs_by_phase(op, cluster.ns) == expected)
+        samples = scrape(op)
+        assert samples[("workqueue_depth", (("name", "jobs"),))] == 0
+        assert ("workqueue_retries_total", (("name", "jobs"),)) in samples
+        assert samples[("workqueue_queue_duration_seconds_count", (("name", "jobs"),))] >= 0
+    finally:
+        op.stop()
+
+
+def scrape(op: Operator) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    answer = op.probe("/metrics")
+    assert answer is not None and answer[0] == 200
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(answer[1])
+        for sample in family.samples
+    }
+
+
+def jobs_by_phase(op: Operator, namespace: str) -> dict[tuple[str, str], float]:
+    return {
+        (labels["type"], labels["phase"]): value
+        for (name, key), value in scrape(op).items()
+        for labels in [dict(key)]
+        if name == "helix_jobs" and labels["namespace"] == namespace
+    }
+
+
+def test_readyz_fails_until_the_operator_can_lead_or_stand_by(
+    control_plane: KubeCluster, installed: Path, cluster: Cluster
+) -> None:
+    """Its ServiceAccount may not read Leases in ``default``: that replica never leads nor
+    stands by, and must not look ready."""
+    lost = Operator(control_plane, installed, "op-lost", cluster.ns, POD_NAMESPACE="default")
+    try:
+        wait_for("the probes", lambda: lost.probe("/healthz") == (200, "ok"))
+        wait_for("a refused Lease read", lambda: "Error retrieving resource lock" in lost.log())
+        answer = lost.probe("/readyz")
+        assert answer is not None and answer[0] == 503, answer
+        assert "became leader" not in lost.log()
+        # Without POD_NAMESPACE, the Lease is in the one namespace served.
+        here = Operator(control_plane, installed, "op-here", OPERATOR_NAMESPACE, POD_NAMESPACE="")
+        try:
+            wait_for("a leader or standby", lambda: (here.probe("/readyz") or (0, ""))[0] == 200)
+        finally:
+            here.stop()
+    finally:
+        lost.stop()
+
+
+@pytest.mark.own_control_plane
+def test_a_job_waits_while_sparkapplications_are_not_served(
+    control_plane: KubeCluster, installed: Path, cluster: Cluster, operator: Operator
+) -> None:
+    """The SparkApplication CRD is removed for this test and put back, whatever happens."""
+    control_plane.kubectl_ok("delete", "crd", SPARK_CRD_NAME, "--wait=true")
+    try:
+        job(cluster, "no-crd")
+        status = cluster.wait_phase("no-crd", "Pending")
+        assert status["reason"] == "SparkApplicationCRDMissing", status
+        submitted = next(c for c in status["conditions"] if c["type"] == "Submitted")
+        assert submitted["status"] == "False"
+        wait_for(
+            "the Warning Event",
+            lambda: "SparkApplicationCRDMissing" in cluster.event_reasons("no-crd"),
+        )
+    finally:
+        control_plane.apply_spark_crd()
+    status = cluster.wait_phase("no-crd", "Submitted", timeout=90)
+    assert status["attempt"] == 1
+    assert cluster.get("sparkapplication", "no-crd-1") is not None
+    assert "Traceback" not in operator.log()
 
 
 @pytest.mark.parametrize(
