@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from functools import cache
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
@@ -67,6 +66,9 @@ METADATA_HOSTS = frozenset(
      "100.100.100.200", "fd00:ec2::254"}
 )  # fmt: skip
 _MEMORY_UNITS = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+# A letter no IP address notation uses (hex digits and the "x" of "0x" excepted): a DNS name.
+_NAME_LETTER = re.compile(r"[g-wyz_-]")
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,20 @@ class Policy:
             image_repositories=(image_repository(settings.spark_image),),
             credentials_secrets=(settings.lake_credentials_secret,),
         )
+
+    @cached_property
+    def scheme_prefixes(self) -> tuple[str, ...]:
+        return tuple(f"{scheme}://" for scheme in self.uri_schemes)
+
+    @cached_property
+    def image_prefixes(self) -> tuple[str, ...]:
+        return tuple(entry for entry in self.image_repositories if entry.endswith("/"))
+
+    @cached_property
+    def max_memory_bytes(self) -> int:
+        size = memory_bytes(self.max_memory)
+        assert size is not None, "parse() refuses a bad maxMemory"
+        return size
 
     def local(self) -> Policy:
         """The policy of a local run (``helixctl run``): local files are the lake too."""
@@ -155,92 +171,111 @@ class Violation:
 
 def check(spec: JobSpec, policy: Policy) -> list[Violation]:
     """Every way the job asks for more than the policy allows (defaults filled in)."""
-    return list(_violations(spec, policy))
-
-
-def _violations(spec: JobSpec, policy: Policy) -> Iterator[Violation]:
+    found: list[Violation] = []
     for where, uri in (("spec.input.uri", spec.input_uri), ("spec.output.uri", spec.output_uri)):
-        scheme = uri.partition("://")[0].lower()
-        if scheme not in policy.uri_schemes:
-            yield Violation(
-                where, f"scheme {scheme}:// is not allowed ({_allowed(policy.uri_schemes)})"
+        if not uri.startswith(policy.scheme_prefixes):
+            scheme = uri.partition("://")[0]
+            found.append(
+                Violation(
+                    where, f"scheme {scheme}:// is not allowed ({_allowed(policy.uri_schemes)})"
+                )
             )
     conflict = output_conflict(spec.input_uri, spec.output_uri)
     if conflict:
-        yield Violation("spec.output.uri", conflict)
-    if not _image_allowed(spec.image, policy.image_repositories):
-        yield Violation(
-            "spec.spark.image",
-            f"{image_repository(spec.image)} is not an allowed repository "
-            f"({_allowed(policy.image_repositories)})",
+        found.append(Violation("spec.output.uri", conflict))
+    repository = image_repository(spec.image)
+    if repository not in policy.image_repositories and not repository.startswith(
+        policy.image_prefixes
+    ):
+        found.append(
+            Violation(
+                "spec.spark.image",
+                f"{repository} is not an allowed repository ({_allowed(policy.image_repositories)})",
+            )
         )
     if spec.service_account not in policy.service_accounts:
-        yield Violation(
-            "spec.spark.serviceAccount",
-            f"{spec.service_account} is not an allowed driver ServiceAccount "
-            f"({_allowed(policy.service_accounts)})",
+        found.append(
+            Violation(
+                "spec.spark.serviceAccount",
+                f"{spec.service_account} is not an allowed driver ServiceAccount "
+                f"({_allowed(policy.service_accounts)})",
+            )
         )
     if spec.lake.credentials_secret not in policy.credentials_secrets:
-        yield Violation(
-            "spec.lake.credentialsSecret",
-            f"{spec.lake.credentials_secret} is not an allowed credentials Secret "
-            f"({_allowed(policy.credentials_secrets)})",
+        found.append(
+            Violation(
+                "spec.lake.credentialsSecret",
+                f"{spec.lake.credentials_secret} is not an allowed credentials Secret "
+                f"({_allowed(policy.credentials_secrets)})",
+            )
         )
-    for key in sorted(spec.conf):
-        if not key.startswith(policy.spark_conf_prefixes):
-            yield Violation(f"spec.spark.conf[{key}]", "not an allowed Spark setting")
+    for key in sorted(k for k in spec.conf if not k.startswith(policy.spark_conf_prefixes)):
+        found.append(Violation(f"spec.spark.conf[{key}]", "not an allowed Spark setting"))
     for name, _ in spec.env:
         if CREDENTIAL_NAME.search(name):
-            yield Violation(
-                f"spec.spark.env[{name}]", "looks like a credential; use lake.credentialsSecret"
+            found.append(
+                Violation(
+                    f"spec.spark.env[{name}]", "looks like a credential; use lake.credentialsSecret"
+                )
             )
         elif name.upper().startswith(policy.env_denied_prefixes):
-            yield Violation(f"spec.spark.env[{name}]", "steers the runtime and is not allowed")
+            found.append(
+                Violation(f"spec.spark.env[{name}]", "steers the runtime and is not allowed")
+            )
     problem = endpoint_problem(spec.lake.endpoint, policy.lake_endpoints)
     if problem:
-        yield Violation("spec.lake.endpoint", problem)
-    yield from _resources(spec, policy)
-
-
-def _resources(spec: JobSpec, policy: Policy) -> Iterator[Violation]:
-    limit = memory_bytes(policy.max_memory)
+        found.append(Violation("spec.lake.endpoint", problem))
     for role, res in (("driver", spec.driver), ("executor", spec.executor)):
         if res.cores > policy.max_cores:
-            yield Violation(
-                f"spec.spark.{role}.cores",
-                f"{res.cores} is above the policy's maximum of {policy.max_cores}",
+            found.append(
+                Violation(
+                    f"spec.spark.{role}.cores",
+                    f"{res.cores} is above the policy's maximum of {policy.max_cores}",
+                )
             )
         size = memory_bytes(res.memory)
-        if size is None or limit is None or size > limit:
-            yield Violation(
-                f"spec.spark.{role}.memory",
-                f"{res.memory} is above the policy's maximum of {policy.max_memory}",
+        if size is None or size > policy.max_memory_bytes:
+            found.append(
+                Violation(
+                    f"spec.spark.{role}.memory",
+                    f"{res.memory} is above the policy's maximum of {policy.max_memory}",
+                )
             )
     if spec.executor.instances > policy.max_executor_instances:
-        yield Violation(
-            "spec.spark.executor.instances",
-            f"{spec.executor.instances} is above the policy's maximum of {policy.max_executor_instances}",
+        found.append(
+            Violation(
+                "spec.spark.executor.instances",
+                f"{spec.executor.instances} is above the policy's maximum of "
+                f"{policy.max_executor_instances}",
+            )
         )
+    return found
 
 
+@lru_cache(maxsize=256)  # jobs share a few endpoints
 def endpoint_problem(endpoint: str, allowed: tuple[str, ...] = ()) -> str | None:
     """Why the lake endpoint may not be used, or None. Only http(s); never a link-local
     address or a cloud metadata service, in whatever notation the resolver would accept."""
     if not endpoint:
         return None
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    scheme, sep, rest = endpoint.partition("://")
+    authority = rest.partition("/")[0]
+    host = authority.rpartition("]")[0][1:] if authority.startswith("[") else authority
+    host = host.rpartition(":")[0] if ":" in host and not authority.startswith("[") else host
+    host = host.lower().rstrip(".")
+    if not sep or scheme not in ("http", "https") or not host:
         return f"{endpoint} is not an http(s) URL"
     if allowed and endpoint.rstrip("/") not in {a.rstrip("/") for a in allowed}:
         return f"{endpoint} is not an allowed lake endpoint ({_allowed(allowed)})"
-    host = parts.hostname.lower().rstrip(".")
     if host in METADATA_HOSTS:
         return f"{endpoint} is a cloud metadata service"
+    if _NAME_LETTER.search(host.replace("0x", "")):
+        return None  # a DNS name: not an address in any notation
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         # 2852039166, 0xa9fea9fe or 0251.0376.0251.0376 resolve to 169.254.169.254 too.
-        if all(re.fullmatch(r"[0-9]+|0x[0-9a-f]*", label) for label in host.split(".")):
+        if ":" in host or all(_NUMERIC_LABEL.fullmatch(p) for p in host.split(".")):
             return f"{endpoint}: write an IP address in dotted-decimal notation"
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
@@ -250,9 +285,12 @@ def endpoint_problem(endpoint: str, allowed: tuple[str, ...] = ()) -> str | None
     return None
 
 
+@lru_cache(maxsize=256)  # and a few sizes
 def memory_bytes(size: str) -> int | None:
-    match = re.fullmatch(r"([1-9][0-9]*)([kmgt])", size.strip().lower())
-    return int(match[1]) * _MEMORY_UNITS[match[2]] if match else None
+    digits, unit = size[:-1], _MEMORY_UNITS.get(size[-1:].lower())
+    if unit is None or not digits.isascii() or not digits.isdigit() or digits[0] == "0":
+        return None
+    return int(digits) * unit
 
 
 def image_repository(image: str) -> str:
@@ -261,14 +299,6 @@ def image_repository(image: str) -> str:
     slash = name.rfind("/")
     colon = name.rfind(":")
     return name[:colon] if colon > slash else name
-
-
-def _image_allowed(image: str, allowed: tuple[str, ...]) -> bool:
-    repository = image_repository(image)
-    return any(
-        repository.startswith(entry) if entry.endswith("/") else repository == entry
-        for entry in allowed
-    )
 
 
 def _allowed(values: tuple[str, ...]) -> str:

@@ -12,7 +12,8 @@ its datasets and maintenance folders are reserved.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 from helix_jobs.layout import COMPACTED_DIR
 from helix_jobs.records import DATASETS
@@ -24,8 +25,7 @@ RESERVED = (*DATASETS, AUDIT, QUARANTINE, COMPACTED_DIR)
 _S3_SCHEMES = frozenset({"s3", "s3a", "s3n"})
 
 
-@dataclass(frozen=True)
-class Location:
+class Location(NamedTuple):
     scheme: str  # "s3" or "file"
     bucket: str  # "" for file
     segments: tuple[str, ...]
@@ -37,16 +37,17 @@ class Location:
 
     def within(self, other: Location) -> bool:
         """Equal to ``other`` or below it."""
-        return (self.scheme, self.bucket) == (other.scheme, other.bucket) and self.segments[
-            : len(other.segments)
-        ] == other.segments
+        return (
+            self.scheme == other.scheme
+            and self.bucket == other.bucket
+            and self.segments[: len(other.segments)] == other.segments
+        )
 
-    def child(self, name: str) -> Location:
-        return Location(self.scheme, self.bucket, (*self.segments, name))
 
-
+@lru_cache(maxsize=1024)  # jobs share their inputs: the operator checks each job's
 def locate(uri: str) -> Location:
-    """The normalised location of a URI (a path without a scheme is a local path)."""
+    """The normalised location of a URI (a path without a scheme is a local path, relative to
+    the process's working directory)."""
     scheme, sep, rest = uri.partition("://")
     if not sep:
         scheme, rest = "file", uri
@@ -65,8 +66,11 @@ def normalize(uri: str) -> str:
 
 
 def _resolve(path: str) -> tuple[str, ...]:
+    parts = path.split("/")
+    if "." not in parts and ".." not in parts:
+        return tuple(part for part in parts if part)
     out: list[str] = []
-    for part in path.split("/"):
+    for part in parts:
         if part in ("", "."):
             continue
         if part == "..":
@@ -90,9 +94,14 @@ def output_conflict(input_uri: str, output_uri: str) -> str | None:
         return f"output {output_uri} {where} the input dataset {source}"
     if source.within(target):
         return f"output {output_uri} contains the input dataset {source}"
-    root = Location(source.scheme, source.bucket, source.segments[:-1])
-    for name in RESERVED:
-        reserved = root.child(name)
-        if target.within(reserved) or reserved.within(target):
-            return f"output {output_uri} overlaps the lake's reserved folder {reserved}"
+    # Above the input was refused already: what is left is a folder next to it or below.
+    depth = len(source.segments) - 1
+    if (
+        target.scheme == source.scheme
+        and target.bucket == source.bucket
+        and target.segments[:depth] == source.segments[:depth]
+        and target.segments[depth] in RESERVED
+    ):
+        reserved = Location(source.scheme, source.bucket, target.segments[: depth + 1])
+        return f"output {output_uri} overlaps the lake's reserved folder {reserved}"
     return None

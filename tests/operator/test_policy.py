@@ -83,6 +83,7 @@ ENDPOINTS = [
     ("http://10.0.0.5:9000", False),
     ("http://192.168.1.254", False),
     ("http://cafe.example", False),
+    ("http://bad.cafe:9000", False),
     ("http://169.254.169.254", True),
     ("http://169.254.170.2/v2/credentials", True),
     ("http://[fe80::1]:9000", True),
