@@ -3,8 +3,9 @@
 Only the day folders of the range are listed (one listing per day through Hadoop's FileSystem,
 so file:// and s3a:// behave alike); each day's manifest and ``layout.select`` decide which raw
 JSON files and which compacted Parquet files hold its records. Raw files are parsed with the
-explicit schema in PERMISSIVE mode; a record that is not JSON, has a wrong-typed field or lacks
-a required field goes to ``corrupt`` (never silently dropped, never failing the job).
+explicit schema in PERMISSIVE mode and checked against the one definition of a valid record
+(``records``, here as column expressions from ``spark_schema``); a malformed one goes to
+``corrupt`` with its reason (never silently dropped, never failing the job).
 
 A file that disappears between listing and reading (a compaction deleting the originals it just
 published) fails the job rather than being skipped: a retried attempt sees the new manifest.
@@ -18,15 +19,22 @@ from typing import Any
 
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
 from helix_jobs import layout, records
 from helix_jobs.hadoop_fs import FileSystem
-from helix_jobs.spark_schema import missing_required, struct_type
+from helix_jobs.spark_schema import missing_required, struct_type, typed, wrong_value
 
 CORRUPT_COLUMN = "_corrupt_record"
 CORRUPT_DIR = "_corrupt"
-_JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN}
+_JSON_OPTIONS = {
+    "mode": "PERMISSIVE",
+    "columnNameOfCorruptRecord": CORRUPT_COLUMN,
+    # Not JSON, as for Python's parser (records.parse_raw).
+    "allowSingleQuotes": "false",
+    "allowNonNumericNumbers": "false",
+}
+_FOLDER_DAY = r"year=[0-9]{4}/month=[0-9]{2}/day=[0-9]{2}(?=/[^/]*$)"
 
 
 @dataclass(frozen=True)
@@ -122,24 +130,34 @@ _CORRUPT_SCHEMA = StructType(
 def _read_raw(
     spark: SparkSession, paths: tuple[str, ...], dataset: records.Dataset
 ) -> tuple[DataFrame, DataFrame, Observation]:
-    """Each raw file is one record: parse it, split valid from malformed."""
-    schema = struct_type(dataset.schema)
+    """Each raw file is one record: parse it, split valid from malformed (records' rules)."""
+    schema = struct_type(dataset.schema, times_as_text=True)
     with_corrupt = StructType([*schema.fields, StructField(CORRUPT_COLUMN, StringType())])
     text = (
         spark.read.option("wholetext", "true")
         .option("pathGlobFilter", f"{dataset.file_prefix}*.json")
         .text(list(paths))
-        .select(F.col("_metadata.file_path").alias("file"), F.col("value"))
+        .select(
+            F.col("_metadata.file_path").alias("file"),
+            F.col("_metadata.file_name").alias("name"),
+            F.col("value"),
+        )
     )
     parsed = text.select(
-        "file", "value", F.from_json("value", with_corrupt, _JSON_OPTIONS).alias("r")
+        "file", "name", "value", F.from_json("value", with_corrupt, _JSON_OPTIONS).alias("r")
     )
-    unparsable: Column = F.col("r").isNull() | F.col(f"r.{CORRUPT_COLUMN}").isNotNull()
-    missing = missing_required(F.col("r"), dataset.schema)
+    record = F.col("r")
+    unparsable: Column = record.isNull() | record[CORRUPT_COLUMN].isNotNull()
+    # Spark's parser stops after the first value; as an array's only element it must be alone.
+    values = F.json_array_length(F.concat(F.lit("["), F.col("value"), F.lit("]")))
     flagged = parsed.withColumn(
         "reason",
-        F.when(unparsable, F.lit("not JSON, or a field of the wrong type"))
-        .when(missing, F.lit("a required field is missing"))
+        F.when(~F.is_valid_utf8("value"), F.lit(records.NOT_UTF8))
+        .when(F.col("value").rlike("^[ \\t\\n\\r]*$"), F.lit(records.EMPTY))
+        .when(F.coalesce(values, F.lit(0)) != 1, F.lit(records.NOT_JSON))
+        .when(unparsable | wrong_value(record, dataset.schema), F.lit(records.WRONG_TYPE))
+        .when(missing_required(record, dataset.schema), F.lit(records.MISSING_FIELD))
+        .when(_misplaced(record, dataset), F.lit(records.MISPLACED))
         .otherwise(F.lit(None).cast(StringType())),
     )
     stats = Observation(f"raw_{dataset.name}")
@@ -151,7 +169,13 @@ def _read_raw(
     corrupt = observed.where(F.col("reason").isNotNull()).select(
         "file", "reason", F.col("value").alias("record")
     )
-    valid = flagged.where(F.col("reason").isNull()).select(
-        *[F.col(f"r.{name}").alias(name) for name in dataset.schema.names()]
-    )
+    valid = flagged.where(F.col("reason").isNull()).select(*typed(record, dataset.schema))
     return valid, corrupt, stats
+
+
+def _misplaced(record: Column, dataset: records.Dataset) -> Column:
+    """The id is not the file's name, or the time field's UTC day is not the folder's."""
+    moment = record[dataset.time_field].try_cast(TimestampType())
+    day = F.date_format(moment, "'year='yyyy'/month='MM'/day='dd")
+    name = F.concat(F.lit(dataset.file_prefix), record[dataset.id_field], F.lit(".json"))
+    return (F.col("name") != name) | (F.regexp_extract("file", _FOLDER_DAY, 0) != day)

@@ -11,10 +11,13 @@ record is the UTC date of its ``started_at`` (``snapshot_at`` for entity snapsho
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, Union
 
 STRING = "string"
@@ -186,20 +189,91 @@ def parse_timestamp(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def validate(value: Any, struct: Struct, path: str = "") -> list[str]:
-    """Every way ``value`` departs from ``struct``, as ``path: problem`` strings.
+# One definition of a valid raw record, for compaction (here) and the Spark reader (the same
+# rules as column expressions in ``spark_schema``, run by ``reader``). Where the README leaves a
+# case open, Spark's JSON parser decides, so that compaction never changes what a job reads:
+# - a raw file is one JSON value, UTF-8, with nothing but whitespace after it; NaN/Infinity
+#   tokens, single quotes and comments are not JSON;
+# - the value is an object; unknown fields are allowed, a null counts as absent;
+# - a string field accepts any JSON value; a non-string is read as its JSON text the way
+#   Spark's parser writes it (``spark_text``), numbers in Java's notation (1.50 -> "1.5");
+# - a long is an integer within 64 bits; a double any finite number; a boolean true or false;
+# - a timestamp is an RFC 3339 string (TIMESTAMP_PATTERN) naming a real instant;
+# - every required field is present, nested ones included, and an array holds no nulls;
+# - the record sits where it belongs: its id is the file's name, its time field's UTC date
+#   is the day folder's.
+# The reasons, most basic first; a record gets the first that applies.
+NOT_UTF8 = "not_utf8"
+EMPTY = "empty"
+NOT_JSON = "not_json"
+WRONG_TYPE = "wrong_type"
+MISSING_FIELD = "missing_field"
+MISPLACED = "misplaced"
+# The whole string must match (no anchors here: Python's and Java's "$" both allow a newline).
+TIMESTAMP_PATTERN = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 
-    Unknown fields are allowed (the live system may add some); missing required fields,
-    nulls in required fields and wrong types are errors.
+
+class Malformed(ValueError):
+    """A raw file that is not a valid record; ``reason`` is one of the reason words above."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+def parse_raw(body: bytes) -> Any:
+    """The JSON value of a raw file; raises Malformed (not_utf8, empty, not_json)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise Malformed(NOT_UTF8, str(error)) from None
+    if not text.strip(" \t\n\r"):
+        raise Malformed(EMPTY, "no JSON value")
+    try:
+        return json.loads(text, parse_constant=_not_a_number)
+    except ValueError as error:
+        raise Malformed(NOT_JSON, str(error)) from None
+
+
+def _not_a_number(token: str) -> Any:
+    raise ValueError(f"{token} is not a JSON number")
+
+
+def conform(record: Any, dataset: Dataset, day: date, name: str) -> dict[str, Any]:
+    """The record as every reader holds it (``stored``), or Malformed saying why it is not one.
+
+    ``record`` is what ``parse_raw`` returned for the raw file ``name`` in the folder of ``day``.
     """
+    errors = validate(record, dataset.schema)
+    if errors:
+        missing = all(e.endswith(_MISSING) for e in errors)
+        reason = MISSING_FIELD if missing else WRONG_TYPE
+        more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
+        raise Malformed(reason, "; ".join(errors[:3]) + more)
+    if name != f"{dataset.file_prefix}{record[dataset.id_field]}.json":
+        raise Malformed(
+            MISPLACED, f"{dataset.id_field} {record[dataset.id_field]!r} does not match {name}"
+        )
+    record_day = parse_timestamp(record[dataset.time_field]).date()
+    if record_day != day:
+        raise Malformed(MISPLACED, f"{dataset.time_field} is on {record_day}, not in {day}")
+    return stored(record, dataset.schema)
+
+
+def validate(value: Any, struct: Struct, path: str = "") -> list[str]:
+    """Every way ``value`` departs from ``struct``, as ``path: problem`` strings; a missing
+    field's problem is "missing", a wrong type's "expected ..." (empty when it conforms)."""
     if not isinstance(value, dict):
-        return [f"{path or '<record>'}: expected an object, got {type(value).__name__}"]
+        return [f"{path or '<record>'}: expected an object, got {_kind(value)}"]
     errors: list[str] = []
     for field in struct.fields:
         where = f"{path}.{field.name}" if path else field.name
         if value.get(field.name) is None:
             if field.required:
-                errors.append(f"{where}: missing")
+                errors.append(where + _MISSING)
             continue
         errors.extend(_check(value[field.name], field.type, where))
     return errors
@@ -210,13 +284,19 @@ def _check(value: Any, kind: Type, where: str) -> list[str]:
         return validate(value, kind, where)
     if isinstance(kind, Array):
         if not isinstance(value, list):
-            return [f"{where}: expected a list"]
+            return [f"{where}: expected a list, got {_kind(value)}"]
         return [
-            e for i, item in enumerate(value) for e in _check(item, kind.element, f"{where}[{i}]")
+            e
+            for i, item in enumerate(value)
+            for e in (
+                [f"{where}[{i}]{_MISSING}"]
+                if item is None
+                else _check(item, kind.element, f"{where}[{i}]")
+            )
         ]
     if isinstance(kind, Map):
         if not isinstance(value, dict):
-            return [f"{where}: expected an object"]
+            return [f"{where}: expected an object, got {_kind(value)}"]
         return [
             e
             for k, v in value.items()
@@ -227,12 +307,23 @@ def _check(value: Any, kind: Type, where: str) -> list[str]:
     return [] if ok else [f"{where}: expected {kind}, got {value!r:.40}"]
 
 
+_MISSING = ": missing"
+
+
+def _kind(value: Any) -> str:
+    return type(value).__name__
+
+
+def _is_long(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and LONG_MIN <= value <= LONG_MAX
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_timestamp(value: Any) -> bool:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value):
         return False
     try:
         parse_timestamp(value)
@@ -241,10 +332,102 @@ def _is_timestamp(value: Any) -> bool:
     return True
 
 
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
 _SCALARS: Mapping[str, Callable[[Any], bool]] = {
-    STRING: lambda v: isinstance(v, str),
-    LONG: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    STRING: lambda v: v is not None,
+    LONG: _is_long,
     DOUBLE: _is_number,
     BOOLEAN: lambda v: isinstance(v, bool),
     TIMESTAMP: _is_timestamp,
 }
+
+
+def stored(value: dict[str, Any], struct: Struct) -> dict[str, Any]:
+    """A valid record's schema fields as the Spark reader reads them: string fields as text."""
+    return {
+        f.name: _stored(value[f.name], f.type)
+        for f in struct.fields
+        if value.get(f.name) is not None
+    }
+
+
+def _stored(value: Any, kind: Type) -> Any:
+    if isinstance(kind, Struct):
+        return stored(value, kind)
+    if isinstance(kind, Array):
+        return [_stored(item, kind.element) for item in value]
+    if isinstance(kind, Map):
+        return {_utf8(k): None if v is None else _stored(v, kind.value) for k, v in value.items()}
+    if kind == STRING:
+        return _utf8(value) if isinstance(value, str) else spark_text(value)
+    return value
+
+
+def _utf8(text: str) -> str:
+    """Lone surrogates (from \\ud800 escapes) become "?", as in Java's UTF-8 encoder."""
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
+
+
+def spark_text(value: Any) -> str:
+    """A JSON value as Spark's JSON parser writes it into a string field (Jackson, compact)."""
+    if isinstance(value, str):
+        escaped = "".join(_ESCAPES.get(c) or (f"\\u{ord(c):04X}" if c < " " else c) for c in value)
+        return f'"{_utf8(escaped)}"'
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return java_double(value)
+    if isinstance(value, list):
+        return "[" + ",".join(spark_text(v) for v in value) + "]"
+    return "{" + ",".join(f"{spark_text(k)}:{spark_text(v)}" for k, v in value.items()) + "}"
+
+
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+}
+
+
+def java_double(x: float) -> str:
+    """Java's ``Double.toString`` (the shortest form, as since Java 19; Jackson quotes infinity)."""
+    if math.isinf(x):
+        return '"Infinity"' if x > 0 else '"-Infinity"'
+    if x == 0:
+        return "-0.0" if math.copysign(1.0, x) < 0 else "0.0"
+    sign, magnitude = ("-" if x < 0 else ""), abs(x)
+    digits, exponent = _java_digits(magnitude)  # magnitude ~ 0.<digits> * 10**(exponent + 1)
+    if 1e-3 <= magnitude < 1e7:
+        if exponent >= 0:
+            whole = digits[: exponent + 1].ljust(exponent + 1, "0")
+            return f"{sign}{whole}.{digits[exponent + 1 :] or '0'}"
+        return f"{sign}0.{'0' * (-exponent - 1)}{digits}"
+    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{exponent}"
+
+
+def _java_digits(x: float) -> tuple[str, int]:
+    """Significant digits and decimal exponent of Java's rendering of x > 0.
+
+    The shortest decimal that reads back as x, except that Java writes at least two digits
+    and, among the two-digit decimals that read back as x, picks the closest to x.
+    """
+    _, raw, exp = Decimal(repr(x)).normalize().as_tuple()
+    digits = "".join(map(str, raw))
+    exponent = len(digits) + int(exp) - 1
+    if len(digits) == 1:
+        exact = Decimal(x)
+        candidates = [
+            Decimal(f"{lead}.{tail}E{exponent}") for lead in range(1, 10) for tail in range(10)
+        ]
+        fits = [c for c in candidates if float(c) == x]
+        best = min(fits, key=lambda c: (abs(c - exact), c))
+        _, raw, exp = best.normalize().as_tuple()
+        digits = "".join(map(str, raw))
+        exponent = len(digits) + int(exp) - 1
+    return digits, exponent

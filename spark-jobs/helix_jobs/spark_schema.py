@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import reduce
 
@@ -31,41 +32,102 @@ _PRIMITIVES: dict[str, DataType] = {
 }
 
 
-def spark_type(kind: records.Type) -> DataType:
+def spark_type(kind: records.Type, times_as_text: bool = False) -> DataType:
     if isinstance(kind, records.Struct):
-        return struct_type(kind)
+        return struct_type(kind, times_as_text)
     if isinstance(kind, records.Array):
-        return ArrayType(spark_type(kind.element), containsNull=True)
+        return ArrayType(spark_type(kind.element, times_as_text), containsNull=True)
     if isinstance(kind, records.Map):
-        return MapType(StringType(), spark_type(kind.value), valueContainsNull=True)
+        return MapType(StringType(), spark_type(kind.value, times_as_text), valueContainsNull=True)
+    if kind == records.TIMESTAMP and times_as_text:
+        return StringType()
     return _PRIMITIVES[kind]
 
 
-def struct_type(struct: records.Struct) -> StructType:
+def struct_type(struct: records.Struct, times_as_text: bool = False) -> StructType:
+    """The Spark schema; ``times_as_text`` for parsing, as Spark's own timestamp parsing
+    accepts far more than records.TIMESTAMP_PATTERN (dates, local times, epoch numbers)."""
     # Everything is nullable: Spark does not enforce nullability when reading, the
     # required-field check below does.
     return StructType(
-        [StructField(f.name, spark_type(f.type), nullable=True) for f in struct.fields]
+        [
+            StructField(f.name, spark_type(f.type, times_as_text), nullable=True)
+            for f in struct.fields
+        ]
     )
 
 
 def missing_required(value: Column, struct: records.Struct) -> Column:
-    """True when a required field of ``value`` (or of any nested struct) is null."""
+    """True when a required field of ``value`` (or of any nested struct) is null; a null
+    array element counts too (each element struct has a required field)."""
+    return any_field(value, struct, lambda f, c: c.isNull() if f.required else None)
+
+
+def wrong_value(value: Column, struct: records.Struct) -> Column:
+    """True when a field holds what the JSON parser took but records.validate refuses: a
+    timestamp outside records.TIMESTAMP_PATTERN or not a real instant, or a double out of
+    range (a number beyond a double's range parses as infinity). ``value`` was parsed with
+    ``struct_type(struct, times_as_text=True)``."""
+    return any_field(value, struct, _wrong_scalar)
+
+
+def _wrong_scalar(field: records.Field, child: Column) -> Column | None:
+    if field.type == records.TIMESTAMP:
+        whole = F.regexp_extract(child, f"^{records.TIMESTAMP_PATTERN}", 0) == child
+        return child.isNotNull() & ~(whole & child.try_cast(TimestampType()).isNotNull())
+    if field.type == records.DOUBLE:
+        return F.coalesce(child.isin(math.inf, -math.inf), F.lit(False))
+    return None
+
+
+def typed(value: Column, struct: records.Struct) -> list[Column]:
+    """The fields of a valid ``value`` parsed with times as text, as the dataset's schema."""
+    return [_typed(value[f.name], f.type).alias(f.name) for f in struct.fields]
+
+
+def _typed(column: Column, kind: records.Type) -> Column:
+    if kind == records.TIMESTAMP:
+        return column.try_cast(TimestampType())
+    if isinstance(kind, records.Struct) and _has_time(kind):
+        return F.when(column.isNotNull(), F.struct(*typed(column, kind)))
+    if isinstance(kind, records.Array) and _has_time(kind.element):
+        return F.transform(column, lambda item: _typed(item, kind.element))
+    return column
+
+
+def _has_time(kind: records.Type) -> bool:
+    if isinstance(kind, records.Struct):
+        return any(_has_time(f.type) for f in kind.fields)
+    if isinstance(kind, records.Array | records.Map):
+        return _has_time(kind.element if isinstance(kind, records.Array) else kind.value)
+    return kind == records.TIMESTAMP
+
+
+def any_field(
+    value: Column,
+    struct: records.Struct,
+    test: Callable[[records.Field, Column], Column | None],
+) -> Column:
+    """True when ``test`` holds for a field of ``value`` or of a struct nested in it (arrays of
+    structs included); ``test`` returns None for fields it does not look at."""
     checks: list[Column] = []
     for field in struct.fields:
         child = value[field.name]
-        if field.required:
-            checks.append(child.isNull())
+        own = test(field, child)
+        if own is not None:
+            checks.append(own)
         nested = _element_struct(field.type)
         if isinstance(field.type, records.Struct):
-            checks.append(F.coalesce(missing_required(child, field.type), F.lit(False)))
+            checks.append(F.coalesce(any_field(child, field.type, test), F.lit(False)))
         elif nested is not None:
-            checks.append(F.coalesce(F.exists(child, _bad_element(nested)), F.lit(False)))
+            checks.append(F.coalesce(F.exists(child, _in_element(nested, test)), F.lit(False)))
     return reduce(lambda a, b: a | b, checks, F.lit(False))
 
 
-def _bad_element(struct: records.Struct) -> Callable[[Column], Column]:
-    return lambda item: item.isNull() | missing_required(item, struct)
+def _in_element(
+    struct: records.Struct, test: Callable[[records.Field, Column], Column | None]
+) -> Callable[[Column], Column]:
+    return lambda item: any_field(item, struct, test)
 
 
 def _element_struct(kind: records.Type) -> records.Struct | None:

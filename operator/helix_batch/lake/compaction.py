@@ -32,7 +32,7 @@ from helix_batch.lake.columnar import read_parquet, table_from_records, to_parqu
 from helix_batch.lake.errors import InvalidRecord, LakeError, PolicyError
 from helix_batch.lake.faults import Steps
 from helix_batch.lake.partitions import DayState, list_days, load_day
-from helix_batch.lake.paths import in_day, manifest_key, quarantine_key, record_id_of
+from helix_batch.lake.paths import in_day, manifest_key, quarantine_key
 from helix_batch.lake.reading import compacted_ids, parse_record, read_day
 from helix_batch.lake.storage import DELETE_BATCH, Storage
 from helix_jobs import layout, records
@@ -189,8 +189,7 @@ def _take(storage: Storage, state: DayState, raw: list[str], options: Compaction
     keys = [in_day(dataset, day, n) for n in raw]
     for name, (_, body) in zip(raw, storage.get_many(keys), strict=True):
         try:
-            record = parse_record(body, options.max_record_bytes)
-            check_record(dataset, day, name, record)
+            record = check_record(dataset, day, name, parse_record(body, options.max_record_bytes))
             if record[dataset.id_field] in already:
                 raise InvalidRecord("its id is already in this day's compacted files")
         except InvalidRecord as problem:
@@ -200,19 +199,13 @@ def _take(storage: Storage, state: DayState, raw: list[str], options: Compaction
     return batch
 
 
-def check_record(dataset: Dataset, day: date, name: str, record: dict[str, Any]) -> None:
-    """A record must match its schema, its file name and its partition."""
-    errors = records.validate(record, dataset.schema)
-    if errors:
-        more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
-        raise InvalidRecord("; ".join(errors[:3]) + more)
-    if record[dataset.id_field] != record_id_of(dataset, name):
-        raise InvalidRecord(
-            f"{dataset.id_field} {record[dataset.id_field]!r} does not match {name}"
-        )
-    record_day = records.parse_timestamp(record[dataset.time_field]).date()
-    if record_day != day:
-        raise InvalidRecord(f"{dataset.time_field} is on {record_day}, not in partition {day}")
+def check_record(dataset: Dataset, day: date, name: str, record: dict[str, Any]) -> dict[str, Any]:
+    """The record as the Spark reader reads it (``records.conform``: the one definition of a
+    valid record, its schema, file name and partition included), or InvalidRecord."""
+    try:
+        return records.conform(record, dataset, day, name)
+    except records.Malformed as problem:
+        raise InvalidRecord(str(problem)) from None
 
 
 def publish_generation(
@@ -352,14 +345,15 @@ def rewrite_day(
     live: dict[str, dict[str, Any]] = {}
     consumed: list[str] = []
     for item in read_day(storage, dataset, day):
+        record = item.record
         if item.body is not None:  # a raw file: taken over only when it is a valid record
             try:
-                check_record(dataset, day, item.source, item.record or {})
+                record = check_record(dataset, day, item.source, item.record or {})
             except InvalidRecord:
                 continue
             consumed.append(item.source)
-        if item.record is not None:
-            live[item.record_id] = item.record
+        if record is not None:
+            live[item.record_id] = record
     for record_id in drop:
         live.pop(record_id, None)
     for record in upsert:

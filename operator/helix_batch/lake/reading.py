@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -13,6 +12,7 @@ from helix_batch.lake.errors import InvalidRecord
 from helix_batch.lake.partitions import DayState, load_day
 from helix_batch.lake.paths import in_day, record_id_of
 from helix_batch.lake.storage import Storage
+from helix_jobs import records
 from helix_jobs.records import Dataset
 
 
@@ -56,20 +56,20 @@ def read_day(storage: Storage, dataset: Dataset, day: date) -> Iterator[ReadReco
 
 def parse_object(body: bytes) -> dict[str, Any] | None:
     try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        value = records.parse_raw(body)
+    except records.Malformed:
         return None
     return value if isinstance(value, dict) else None
 
 
 def parse_record(body: bytes, max_bytes: int) -> dict[str, Any]:
-    """A JSON object no larger than max_bytes, or InvalidRecord saying why not."""
+    """A JSON object no larger than max_bytes (``records.parse_raw``), or InvalidRecord."""
     if len(body) > max_bytes:
         raise InvalidRecord(f"object of {len(body)} bytes exceeds the {max_bytes}-byte limit")
     try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidRecord(f"not JSON: {error}") from None
+        value = records.parse_raw(body)
+    except records.Malformed as error:
+        raise InvalidRecord(str(error)) from None
     if not isinstance(value, dict):
-        raise InvalidRecord(f"not a JSON object but {type(value).__name__}")
+        raise InvalidRecord(f"{records.WRONG_TYPE}: not a JSON object but {type(value).__name__}")
     return value
