@@ -15,8 +15,13 @@ from typing import Any
 from helix_batch.render import DRIVER_CONTAINER, LABEL_ATTEMPT, app_name
 from helix_batch.settings import Settings
 from helix_batch.spec import Job
+from helix_jobs import failure
 
 TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
+# Failures the job reports that another attempt would meet again: not retried.
+PERMANENT = frozenset(
+    {failure.INVALID_ARGUMENTS, failure.OUTPUT_CONFLICT, failure.OUTPUT_NOT_OWNED, failure.NO_INPUT}
+)
 # What describes the current attempt while it lives (or waits for its retry).
 ATTEMPT_STATE = (
     "sparkApplication",
@@ -225,6 +230,10 @@ def _with_driver(d: _Draft, attempt: int, driver: Driver) -> Decision:
     ):
         return _succeed(d, attempt, driver)
     if driver.state == "terminated":
+        reported = reported_failure(driver.message)
+        if reported is not None:
+            reason, message = reported
+            return d.fail_attempt(driver.exit_code, reason, message, retry=reason not in PERMANENT)
         reason = driver.reason or "Error"
         return d.fail_attempt(
             driver.exit_code, reason, f"driver exited with code {driver.exit_code} ({reason})"
@@ -266,6 +275,23 @@ def _succeed(d: _Draft, attempt: int, driver: Driver) -> Decision:
     message = "the job completed" + (f"; {problem}" if problem else "")
     d.finish("Succeeded", "Completed", message)
     return d.result()
+
+
+def reported_failure(message: str) -> tuple[str, str] | None:
+    """(reason, message) when the driver said why it stopped (helix_jobs.failure's
+    ``{"error": ..., "message": ...}`` termination message), else None."""
+    if not message.startswith("{") or len(message.encode()) > MAX_RESULT_BYTES:
+        return None
+    try:
+        value = json.loads(message)
+    except ValueError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    reason, text = value.get("error"), value.get("message")
+    if not isinstance(reason, str) or not reason.isalnum() or not isinstance(text, str):
+        return None
+    return reason, text
 
 
 def parse_result(message: str) -> tuple[dict[str, Any] | None, str]:
@@ -447,11 +473,15 @@ class _Draft(_Status):
         self.status["attempts"] = history[-self.settings.attempts_history :]
         self.status.pop("missingSince", None)
 
-    def fail_attempt(self, exit_code: int | None, reason: str, message: str) -> Decision:
+    def fail_attempt(
+        self, exit_code: int | None, reason: str, message: str, retry: bool = True
+    ) -> Decision:
         attempt = int(self.status["attempt"])
         self.end_attempt("Failed", exit_code, reason)
         self.condition("Running", False, reason, message)
-        if attempt <= self.job.spec.backoff_limit:
+        if not retry:
+            self.finish("Failed", reason, message)
+        elif attempt <= self.job.spec.backoff_limit:
             delay = backoff_seconds(attempt, self.settings)
             self.status["nextAttemptTime"] = format_time(self.now + timedelta(seconds=delay))
             self.actions.append(Emit("Warning", "AttemptFailed", f"attempt {attempt}: {message}"))

@@ -420,3 +420,30 @@ def test_every_decision_says_when_the_clock_can_next_change_it() -> None:
     assert step(submitted(**spec), 5, pod(1, driver=RUNNING), **spec).due is None
     gone = step(running(), 10, None)
     assert gone.due == at(40)  # a vanished driver: its grace ends
+
+
+@pytest.mark.parametrize("reason", ["NoInput", "OutputConflict", "OutputNotOwned"])
+def test_a_refusal_the_job_reports_fails_the_job_without_retries(reason: str) -> None:
+    said = f"no conversations records under s3a://lake/conversations/ ({reason})"
+    message = json.dumps({"error": reason, "message": said})
+    d = step(running(), 9, pod(1, phase="Failed", driver=terminated(5, "Error", message)))
+    assert d.status["phase"] == "Failed" and d.status["reason"] == reason
+    assert d.status["message"] == said and "nextAttemptTime" not in d.status
+    assert [a["reason"] for a in d.status["attempts"]] == [reason]
+    assert conditions(d.status)["Failed"] == "True"
+
+
+def test_a_crash_the_job_reports_is_retried_with_its_reason() -> None:
+    message = json.dumps({"error": "JobFailed", "message": "java.io.IOException: reset"})
+    d = step(running(), 9, pod(1, phase="Failed", driver=terminated(1, "Error", message)))
+    assert d.status["phase"] == "Pending" and "nextAttemptTime" in d.status
+    assert d.status["attempts"][0]["reason"] == "JobFailed"
+    assert "java.io.IOException: reset" in d.status["conditions"][-1]["message"]
+
+
+@pytest.mark.parametrize(
+    "message", ["", "Error: boom", '{"error": "No Input!", "message": "x"}', '["NoInput"]', "{"]
+)
+def test_other_termination_messages_keep_the_container_reason(message: str) -> None:
+    d = step(running(), 9, pod(1, phase="Failed", driver=terminated(1, "Error", message)))
+    assert d.status["attempts"][0]["reason"] == "Error" and d.status["phase"] == "Pending"

@@ -280,6 +280,17 @@ def test_job_arguments_for_every_type() -> None:
         assert [args[i + 1] for i, a in enumerate(args) if a == "--param"] == expected
 
 
+def test_allow_empty_reaches_the_job_only_when_set() -> None:
+    def args(**input_: Any) -> list[str]:
+        uri = {"uri": "s3a://lake/conversations/", "startDate": "2026-01-01"}
+        doc = job_doc(input={**uri, "endDate": "2026-01-02", **input_})
+        validate(doc)
+        return job_arguments(load_job(doc, SETTINGS).spec)
+
+    assert "--allow-empty" in args(allowEmpty=True)
+    assert "--allow-empty" not in args(allowEmpty=False) + args()
+
+
 def test_helixctl_render_prints_the_application(tmp_path: Path) -> None:
     path = tmp_path / "job.yaml"
     path.write_text(yaml.safe_dump(job_doc()))
