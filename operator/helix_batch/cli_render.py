@@ -15,9 +15,14 @@ from helix_batch.settings import Settings
 from helix_batch.spec import JobSpec, SpecError, load_job
 
 
-def refuse_violations(spec: JobSpec, rules: policy.Policy) -> None:
-    """Stop with one line naming every field the platform's policy refuses."""
-    violations = policy.check(spec, rules)
+def refuse_violations(spec: JobSpec, settings: Settings, local: bool = False) -> None:
+    """Stop with one line naming every field the platform's policy refuses (``local``: the
+    policy of a local run, where file:// URIs are the lake too)."""
+    try:
+        rules = policy.load(settings)
+    except policy.PolicyError as err:
+        raise click.ClickException(str(err)) from None
+    violations = policy.check(spec, rules.local() if local else rules)
     if violations:
         found = "; ".join(map(str, violations))
         raise click.ClickException(f"the job policy refuses this HelixBatchJob: {found}")
@@ -50,7 +55,7 @@ def render(filename: IO[str], attempt: int, uid: str) -> None:
         job = load_job(load_manifest(filename), settings)
     except SpecError as err:
         raise click.ClickException(f"invalid HelixBatchJob: {err}") from None
-    refuse_violations(job.spec, policy.load(settings))
+    refuse_violations(job.spec, settings)
     if not job.uid:
         job = dataclasses.replace(job, uid=uid)
     yaml.safe_dump(render_spark_application(job, attempt), sys.stdout, sort_keys=False)

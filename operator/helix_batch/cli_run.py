@@ -26,7 +26,7 @@ from typing import Any
 import click
 import yaml
 
-from helix_batch import policy, render, spec
+from helix_batch import render, spec
 from helix_batch.cli_render import refuse_violations
 from helix_batch.settings import Settings
 from helix_jobs.failure import JobFailure, describe
@@ -75,7 +75,7 @@ def load(path: Path, lake: str) -> LocalJob:
         raise click.ClickException(f"{path}: expected one HelixBatchJob object")
     settings = Settings.from_env()
     job = spec.load_job(doc, settings)
-    refuse_violations(job.spec, policy.load(settings).local())
+    refuse_violations(job.spec, settings, local=True)
     arguments = render.job_arguments(job.spec)
     for flag in ("--input-path", "--output-path"):
         at = arguments.index(flag) + 1

@@ -21,6 +21,7 @@ from kubernetes_asyncio.leaderelection import electionconfig, leaderelection
 from kubernetes_asyncio.leaderelection.resourcelock.leaselock import LeaseLock
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from helix_batch import policy
 from helix_batch.settings import Settings, SettingsError, variable
 
 log = logging.getLogger("helix_batch.operator")
@@ -219,7 +220,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = Settings.from_env()
         namespace = lease_namespace(os.environ, settings)
         level = _log_level(os.environ)
-    except SettingsError as err:
+        policy.load(settings)
+    except (SettingsError, policy.PolicyError) as err:
         print(f"helix-operator: {err}", file=sys.stderr)
         sys.exit(2)
     handler = logging.StreamHandler(sys.stderr)

@@ -71,6 +71,10 @@ _NAME_LETTER = re.compile(r"[g-wyz_-]")
 _NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
 
+class PolicyError(ValueError):
+    """A policy file that cannot be used; the message names the file and the key."""
+
+
 @dataclass(frozen=True)
 class Policy:
     service_accounts: tuple[str, ...]
@@ -132,30 +136,30 @@ def load(settings: Settings) -> Policy:
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
-        raise ValueError(f"HELIX_POLICY_FILE {path}: {error}") from None
+        raise PolicyError(f"HELIX_POLICY_FILE {path}: {error}") from None
     return parse(doc, policy, str(path))
 
 
 def parse(doc: Any, base: Policy, source: str = "policy") -> Policy:
     if not isinstance(doc, Mapping):
-        raise ValueError(f"{source}: expected a mapping of policy keys")
+        raise PolicyError(f"{source}: expected a mapping of policy keys")
     changes: dict[str, Any] = {}
     for key, value in doc.items():
         name = KEYS.get(key)
         if name is None:
-            raise ValueError(f"{source}: unknown key {key!r} (known: {', '.join(KEYS)})")
+            raise PolicyError(f"{source}: unknown key {key!r} (known: {', '.join(KEYS)})")
         default = getattr(base, name)
         if isinstance(default, tuple):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ValueError(f"{source}: {key} must be a list of strings")
+                raise PolicyError(f"{source}: {key} must be a list of strings")
             changes[name] = tuple(value)
         elif isinstance(default, int):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{source}: {key} must be a positive integer")
+                raise PolicyError(f"{source}: {key} must be a positive integer")
             changes[name] = value
         else:
             if not isinstance(value, str) or memory_bytes(value) is None:
-                raise ValueError(f"{source}: {key} must be a size such as 32g")
+                raise PolicyError(f"{source}: {key} must be a size such as 32g")
             changes[name] = value
     return replace(base, **changes)
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +20,7 @@ from helix_batch.settings import Settings
 from helix_batch.spec import SpecError, load_job, validate
 from helix_jobs.uris import RESERVED, output_conflict
 from tests.operator.helpers import job_doc
+from tests.operator.test_operator_main import start
 
 ROOT = Path(__file__).parents[2]
 DEFAULTS = policy.load(Settings())
@@ -197,3 +202,20 @@ def test_the_docs_list_every_policy_key() -> None:
     text = (ROOT / "docs" / "security.md").read_text()
     documented = set(re.findall(r"^\| `(\w+)` \|", text, re.MULTILINE))
     assert documented == set(policy.KEYS)
+
+
+def test_the_operator_and_helixctl_refuse_a_bad_policy_file_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("maxCores: many\n")
+    out = start(POD_NAMESPACE="helix-batch", HELIX_POLICY_FILE=str(path))
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1, out.stderr
+    assert out.stderr.startswith(f"helix-operator: {path}: maxCores must be a positive integer")
+    job = tmp_path / "job.yaml"
+    job.write_text(yaml.safe_dump(job_doc()))
+    rendered = subprocess.run(
+        [str(Path(sys.executable).parent / "helixctl"), "render", "-f", str(job)],
+        env={**os.environ, "HELIX_POLICY_FILE": str(path)},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert rendered.returncode == 1 and len(rendered.stderr.splitlines()) == 1, rendered.stderr
+    assert "maxCores must be a positive integer" in rendered.stderr
