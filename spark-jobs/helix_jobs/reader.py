@@ -134,13 +134,15 @@ def _read_raw(
     schema = struct_type(dataset.schema, times_as_text=True)
     with_corrupt = StructType([*schema.fields, StructField(CORRUPT_COLUMN, StringType())])
     text = (
-        spark.read.option("wholetext", "true")
+        # One row per file, empty ones included (the text source skips those), bytes as they
+        # are (the text source would decode them, hiding invalid UTF-8).
+        spark.read.format("binaryFile")
         .option("pathGlobFilter", f"{dataset.file_prefix}*.json")
-        .text(list(paths))
+        .load(list(paths))
         .select(
             F.col("_metadata.file_path").alias("file"),
             F.col("_metadata.file_name").alias("name"),
-            F.col("value"),
+            F.col("content").cast(StringType()).alias("value"),
         )
     )
     parsed = text.select(
