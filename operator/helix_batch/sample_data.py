@@ -423,8 +423,8 @@ class _Generator:
             body = _dumps(doc)
             return body[: rng.randint(1, len(body) - 2)]
         if kind == "wrong_type":
-            # Values Spark's JSON parser rejects too: a JSON number is not accepted where a
-            # string is expected only by records.validate, so those are not generated.
+            # Wrong for every reader (records' one definition); a JSON number where a string
+            # is expected would be valid, read as its text.
             field = rng.choice(
                 [
                     k

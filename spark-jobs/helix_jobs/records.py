@@ -253,10 +253,9 @@ def conform(record: Any, dataset: Dataset, day: date, name: str) -> dict[str, An
         reason = MISSING_FIELD if missing else WRONG_TYPE
         more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
         raise Malformed(reason, "; ".join(errors[:3]) + more)
-    if name != f"{dataset.file_prefix}{record[dataset.id_field]}.json":
-        raise Malformed(
-            MISPLACED, f"{dataset.id_field} {record[dataset.id_field]!r} does not match {name}"
-        )
+    record_id = text_of(record[dataset.id_field])
+    if name != f"{dataset.file_prefix}{record_id}.json":
+        raise Malformed(MISPLACED, f"{dataset.id_field} {record_id!r} does not match {name}")
     record_day = parse_timestamp(record[dataset.time_field]).date()
     if record_day != day:
         raise Malformed(MISPLACED, f"{dataset.time_field} is on {record_day}, not in {day}")
@@ -358,9 +357,12 @@ def _stored(value: Any, kind: Type) -> Any:
         return [_stored(item, kind.element) for item in value]
     if isinstance(kind, Map):
         return {_utf8(k): None if v is None else _stored(v, kind.value) for k, v in value.items()}
-    if kind == STRING:
-        return _utf8(value) if isinstance(value, str) else spark_text(value)
-    return value
+    return text_of(value) if kind == STRING else value
+
+
+def text_of(value: Any) -> str:
+    """A string field's value as read: a string itself, anything else its JSON text."""
+    return _utf8(value) if isinstance(value, str) else spark_text(value)
 
 
 def _utf8(text: str) -> str:

@@ -169,12 +169,20 @@ def test_a_number_where_a_string_is_expected_is_read_as_its_text(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     record = conversation("r0", DAY, user_id=1.50, session_id=1e3)
+    numbered = conversation("12", DAY, conversation_id=12)  # in conversation_12.json
     write_day(tmp_path, [dumps(record)])
+    folder = tmp_path / CONV.name / layout.day_path(DAY)
+    (folder / f"{CONV.file_prefix}12.json").write_bytes(dumps(numbered))
     data = read_dataset(spark, (tmp_path / CONV.name).as_uri(), CONV, DAY, DAY)
-    row = data.records.select("user_id", "session_id").first()
-    assert row is not None and (row["user_id"], row["session_id"]) == ("1.5", "1000.0")
+    rows = data.records.orderBy(CONV.id_field).select(CONV.id_field, "user_id", "session_id")
+    assert [tuple(r) for r in rows.collect()] == [
+        ("12", "user-1", "session-1"),
+        ("r0", "1.5", "1000.0"),
+    ]
     stored = records.conform(record, CONV, DAY, f"{CONV.file_prefix}r0.json")
     assert (stored["user_id"], stored["session_id"]) == ("1.5", "1000.0")
+    stored = records.conform(numbered, CONV, DAY, f"{CONV.file_prefix}12.json")
+    assert stored[CONV.id_field] == "12"
 
 
 # --- the property test: generated records, valid and broken in every documented way ---------

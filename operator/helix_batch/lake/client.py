@@ -123,7 +123,7 @@ class DataLake:
         if errors:
             raise InvalidRecord(f"invalid {dataset.name} record: " + "; ".join(errors[:5]))
         try:
-            record_id = layout.check_id(record[dataset.id_field])
+            record_id = layout.check_id(records.text_of(record[dataset.id_field]))
         except ValueError as error:
             raise InvalidRecord(str(error)) from None
         return record_id, records.parse_timestamp(record[dataset.time_field]).date()
