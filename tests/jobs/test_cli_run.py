@@ -8,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
+from helix_batch import cli_run
 from helix_batch.cli_run import lake_uri, rebase, run
 from helix_jobs.output import RESULT_FILE
 from tests.jobs import expected
@@ -102,3 +104,24 @@ def test_run_refuses_an_output_it_does_not_own_in_one_line(lake: Lake, tmp_path:
                       "refusing to replace data this job did not write"]  # fmt: skip
     assert "Traceback" not in done.stderr and "\tat " not in done.stderr
     assert foreign.read_text() == "a colleague's notes"
+
+
+def test_an_unexpected_failure_is_one_line_and_its_trace_only_with_verbose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Session:
+        def stop(self) -> None:
+            pass
+
+    def explode(spark: object, job: object, request: object) -> None:
+        raise RuntimeError("executor lost\n\tat org.apache.spark.Something(Spark.scala:1)")
+
+    monkeypatch.setattr(cli_run, "start_spark", lambda *a: Session())
+    monkeypatch.setattr(cli_run, "execute", explode)
+    path = manifest(tmp_path / "job.yaml")
+    for verbose in ([], ["--verbose"]):
+        outcome = CliRunner().invoke(run, ["-f", str(path), "--lake", str(tmp_path), *verbose])
+        assert outcome.exit_code == 1
+        assert "Error: providers-test failed: executor lost\n" in outcome.output
+        assert ("Traceback" in outcome.output) == bool(verbose)
+        assert "Spark.scala" not in outcome.output.splitlines()[-1]

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from helix_jobs import failure, layout, main
+from helix_jobs import failure, layout, main, output
 from helix_jobs.failure import JobFailure
+from helix_jobs.hadoop_fs import FileSystem
 from helix_jobs.job import Job
 from helix_jobs.output import RESULT_FILE
 from tests.jobs.lake import RAW_DAYS, Lake, run_job
@@ -171,3 +172,57 @@ def test_a_termination_message_is_json_of_at_most_4_kib() -> None:
     assert len(body.encode()) <= 4096
     assert json.loads(body)["error"] == "NoInput"
     assert json.loads(body)["message"].startswith("é\né")
+
+
+def test_an_interrupted_publish_is_recovered_and_only_this_outputs_leftovers_go(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    previous = tmp_path / ".out.previous-0123456789abcdef"  # the good output, renamed away
+    previous.mkdir()
+    (previous / RESULT_FILE).write_text(
+        json.dumps({"jobType": "EntityExtraction", "outputUri": (tmp_path / "out").as_uri()})
+    )
+    (previous / "part-0.parquet").write_bytes(b"good rows")
+    good = {p.name: p.read_bytes() for p in previous.iterdir()}
+    (tmp_path / ".out.staging-fedcba9876543210").mkdir()  # a finished staging folder
+    kept = [".other.staging-0123456789abcdef", ".out.staging-mine", "out.staging-0123456789abcdef"]
+    for name in kept:
+        (tmp_path / name).mkdir()
+
+    fs = FileSystem(spark, (tmp_path / "out").as_uri())
+    staging = output.prepare(fs, (tmp_path / "out").as_uri(), "EntityExtraction")
+
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*kept, "out"])
+    assert staging.staging.rsplit("/", 1)[-1].startswith(".out.staging-")
+
+
+def test_an_unexpected_failure_is_one_line_with_the_trace_in_the_driver_log(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Session:
+        def stop(self) -> None:
+            pass
+
+    def explode(spark: object, request: object) -> None:
+        raise RuntimeError("executor lost\n\tat org.apache.spark.Something(Spark.scala:1)")
+
+    monkeypatch.setattr(main, "build_session", lambda *a, **k: Session())
+    monkeypatch.setattr(main, "execute", explode)
+    argv = args("file:///lake/conversations/", "file:///elsewhere/out")
+    assert main.main(argv) == failure.EXIT_CODES[failure.JOB_FAILED] == 1
+    out, err = capsys.readouterr()
+    assert err == "run_job.py: error: JobFailed: executor lost\n"
+    assert "Traceback" in out and "Spark.scala" in out
+    message = json.loads(Path(os.environ["HELIX_TERMINATION_LOG"]).read_text())
+    assert message == {"error": "JobFailed", "message": "executor lost"}
+
+
+def test_a_jvm_error_is_described_by_the_java_exceptions_first_line() -> None:
+    class JavaException:
+        def toString(self) -> str:
+            return "java.io.IOException: No space left on device\n\tat java.io.Foo(Foo.java:1)"
+
+    error = RuntimeError("An error occurred while calling o61.parquet.")
+    error.java_exception = JavaException()  # type: ignore[attr-defined]
+    assert failure.describe(error) == "java.io.IOException: No space left on device"
