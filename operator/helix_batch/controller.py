@@ -72,10 +72,11 @@ class Controller:
                 # kopf's own triggers (changes, deletion) read the job afresh.
                 cached=self.jobs.get(key) if trigger == "queue" else None,
             )  # fmt: skip
-        except SparkCrdMissing as missing:
-            if trigger == "queue":
-                raise
-            self._retry(key, missing)  # kopf's trigger is done with it: the queue retries it
+        except Exception as error:
+            if trigger == "queue" or deleting:
+                raise  # the queue's own retry; kopf retries a deletion (its finalizer stays)
+            # kopf would retry a change in 60 s: the queue retries it after 1 s, doubling.
+            self._retry(key, error)
             return
         finally:
             metrics.RECONCILE_SECONDS.labels(trigger).observe(time.perf_counter() - started)

@@ -31,6 +31,10 @@ class Conflict(Exception):
     """The job changed since it was read (optimistic concurrency)."""
 
 
+class Invalid(Exception):
+    """The API server refused an object as invalid (422); the message is its own."""
+
+
 class SparkCrdMissing(Exception):
     """The API server does not serve SparkApplications: the spark-operator's CRD is missing."""
 
@@ -66,6 +70,14 @@ class ClusterApi(Protocol):
     async def list_apps(self, namespace: str, job_uid: str) -> list[str]: ...
     async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None: ...
     async def delete_pod(self, namespace: str, name: str) -> None: ...
+
+
+def _status_message(err: ApiException) -> str:
+    """The message of the Status object an error response carries."""
+    try:
+        return str(json.loads(err.body or b"")["message"])
+    except (TypeError, ValueError, KeyError):
+        return str(err.reason)
 
 
 def _missing(err: ApiException) -> bool:
@@ -181,6 +193,8 @@ class KubeApi:
         except ApiException as err:
             if _missing(err):  # the namespace exists (the job is in it): the resource does not
                 raise SparkCrdMissing from None
+            if err.status == 422:
+                raise Invalid(_status_message(err)) from None
             if err.status != 409:
                 raise
             existing = await self.get_app(meta["namespace"], meta["name"])

@@ -14,9 +14,10 @@ from types import MappingProxyType
 from typing import Any
 
 from helix_batch import metrics, policy
-from helix_batch.kube import ClusterApi, Conflict, JobKey, PodKey, SparkCrdMissing
+from helix_batch.kube import ClusterApi, Conflict, Invalid, JobKey, PodKey, SparkCrdMissing
 from helix_batch.lifecycle import (
     TERMINAL,
+    App,
     CreateApp,
     Decision,
     DeleteApp,
@@ -25,6 +26,7 @@ from helix_batch.lifecycle import (
     Emit,
     decide,
     not_submitted,
+    observe_app,
     observe_driver,
     refuse_unreadable,
 )
@@ -86,7 +88,8 @@ async def _once(
     except SpecError as error:
         return await _unreadable(api, body, status, now, emit, relabel, deleting, str(error))
     attempt = int(status.get("attempt") or 0)
-    app_exists, driver = False, None
+    app: App | None = None
+    driver = None
     if attempt and status.get("phase") not in TERMINAL:
         pod_name = driver_pod_name(job.name, attempt)
         driver = drivers.get((job.namespace, pod_name))
@@ -94,21 +97,32 @@ async def _once(
             pod = await api.get_pod(job.namespace, pod_name)
             driver = observe_driver(pod) if pod else None
         # The application matters only while its driver pod is not there (yet).
-        app_exists = driver is not None or (
-            await api.get_app(job.namespace, app_name(job.name, attempt)) is not None
-        )
-    decision = decide(job, status, app_exists, driver, now, settings, deleting=deleting)
-    if any(isinstance(action, CreateApp) for action in decision.actions):
-        violations = policy.check(job.spec, policy.load(settings))
-        if violations:
-            refusal = "; ".join(map(str, violations))
-            decision = decide(job, status, app_exists, driver, now, settings, refusal=refusal)
-
+        if driver is not None:
+            app = App()
+        else:
+            live = await api.get_app(job.namespace, app_name(job.name, attempt))
+            app = observe_app(live) if live is not None else None
+    decision = decide(job, status, app, driver, now, settings, deleting=deleting)
+    try:
+        if any(isinstance(action, CreateApp) for action in decision.actions):
+            violations = policy.check(job.spec, policy.load(settings))
+            if violations:
+                refusal = "; ".join(map(str, violations))
+                decision = decide(job, status, app, driver, now, settings, refusal=refusal)
+        apps = [
+            render_spark_application(job, a.attempt)
+            for a in decision.actions
+            if isinstance(a, CreateApp)
+        ]
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        # A spec the CRD of its day let through, of which no SparkApplication can be made.
+        problem = f"spec: cannot be checked and rendered: {error!r}"
+        return await _unreadable(api, body, status, now, emit, relabel, deleting, problem)
     # Create before recording: a crash in between leaves an app that the next run adopts.
     try:
         for action in decision.actions:
             if isinstance(action, CreateApp):
-                await api.create_app(render_spark_application(job, action.attempt))
+                await api.create_app(apps.pop(0))
             elif isinstance(action, DeleteApp):
                 await _delete_attempt(api, job, action.attempt)
     except SparkCrdMissing as missing:
@@ -116,6 +130,9 @@ async def _once(
         waiting = not_submitted(job, status, now, settings, missing.reason, str(missing))
         await _record(api, body, status, waiting, emit, relabel, deleting)
         raise
+    except Invalid as refused:
+        problem = f"spec: the API server refused its SparkApplication: {refused}"
+        return await _unreadable(api, body, status, now, emit, relabel, deleting, problem)
     if deleting:
         for other in await api.list_apps(job.namespace, job.uid):
             await api.delete_app(job.namespace, other)

@@ -15,6 +15,7 @@ from helix_batch.crd import crd
 from tests.e2e.controlplane import KubeCluster
 from tests.e2e.harness import Cluster, Operator, wait_for
 from tests.e2e.test_operator import fresh_namespace, installed  # noqa: F401 - a fixture
+from tests.operator.helpers import job_doc
 from tests.operator.test_hostile_specs import CASES, case_doc, verdict
 
 
@@ -74,6 +75,10 @@ def test_a_job_stored_under_a_looser_crd_fails_and_can_be_deleted(
             "spec": {"type": "EntityExtraction", "output": {"uri": "s3a://lake/out/"}},
         }
         wait_for("the relaxed CRD", lambda: cluster.apply(job).returncode == 0 or None)
+        # Readable, but no SparkApplication can be made of it: a type no job has.
+        wrong = job_doc("wrong-type", type="Reporting")
+        wrong["metadata"] = {"name": "wrong-type", "namespace": cluster.ns}
+        assert cluster.apply(wrong).returncode == 0
     finally:
         cp.kubectl_ok("replace", "-f", "-", input=strict)
     operator = Operator(cp, installed, "op-unreadable", cluster.ns)
@@ -84,6 +89,8 @@ def test_a_job_stored_under_a_looser_crd_fails_and_can_be_deleted(
             "the Warning Event",
             lambda: "InvalidSpec" in cluster.event_reasons("unreadable") or None,
         )
+        status = cluster.wait_phase("wrong-type", "Failed")
+        assert status["reason"] == "InvalidSpec" and "Reporting" in status["message"], status
         assert cluster.names("sparkapplication") == []
         cp.kubectl_ok("delete", "hbj", "unreadable", "-n", cluster.ns, "--wait=false")
         wait_for("the job to go", lambda: cluster.get("hbj", "unreadable") is None or None)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from helix_batch.kube import Conflict, SparkCrdMissing
+from helix_batch.kube import Conflict, Invalid, SparkCrdMissing
 from helix_batch.lifecycle import Decision, Driver, observe_driver
 from helix_batch.reconcile import merge_patch, reconcile
 from helix_batch.render import LABEL_PHASE
@@ -37,6 +37,7 @@ class MemoryApi:
         self.job_writes = 0
         self.conflicts_to_inject = 0
         self.spark_crd = True
+        self.refuse_apps = ""  # the API server's message when it refuses an application (422)
 
     def _bump(self) -> None:
         assert self.job is not None
@@ -74,6 +75,8 @@ class MemoryApi:
     async def create_app(self, body: Mapping[str, Any]) -> dict[str, Any]:
         if not self.spark_crd:
             raise SparkCrdMissing
+        if self.refuse_apps:
+            raise Invalid(self.refuse_apps)
         self.creates += 1
         name = body["metadata"]["name"]
         return self.apps.setdefault(name, copy.deepcopy(dict(body)))

@@ -77,3 +77,21 @@ def test_deleting_an_unreadable_job_cancels_it_without_reading_the_spec() -> Non
     decision = run(api, 0, events, deleting=True)
     assert decision is not None
     assert list(api.apps) == ["other-1"] and api.deleted_pods == ["entities-jan-1-driver"]
+
+
+def test_a_spec_no_application_can_be_made_of_fails_with_invalid_spec() -> None:
+    """Read fine, but its type is no job's (stored while the CRD had no enum)."""
+    api, events = MemoryApi(job_doc(type="Reporting")), Events()
+    run(api, 0, events)
+    assert status(api)["reason"] == "InvalidSpec" and "Reporting" in status(api)["message"]
+    assert api.creates == 0
+
+
+def test_an_application_the_api_server_refuses_fails_the_job_with_its_message() -> None:
+    api, events = MemoryApi(job_doc()), Events()
+    api.refuse_apps = "spec.driver.cores: Invalid value: \"string\": must be of type integer"
+    run(api, 0, events)
+    assert status(api)["phase"] == "Failed" and status(api)["reason"] == "InvalidSpec"
+    assert "spec.driver.cores: Invalid value" in status(api)["message"]
+    run(api, 60, events)  # terminal: not tried again
+    assert api.creates == 0 and len(events) == 1
