@@ -89,7 +89,7 @@ def test_a_spec_no_application_can_be_made_of_fails_with_invalid_spec() -> None:
 
 def test_an_application_the_api_server_refuses_fails_the_job_with_its_message() -> None:
     api, events = MemoryApi(job_doc()), Events()
-    api.refuse_apps = "spec.driver.cores: Invalid value: \"string\": must be of type integer"
+    api.refuse_apps = 'spec.driver.cores: Invalid value: "string": must be of type integer'
     run(api, 0, events)
     assert status(api)["phase"] == "Failed" and status(api)["reason"] == "InvalidSpec"
     assert "spec.driver.cores: Invalid value" in status(api)["message"]
