@@ -6,8 +6,9 @@ Output (Parquet):
   without consensus), stance_changes int (answers whose stance differs from the same
   provider/model's answer in the previous round), winner_provider, winner_model,
   duration_ms long, avg_confidence double, avg_score double; debates with >= minRounds rounds;
-- <output>/winners/: winner_provider, winner_model, wins long, win_share double (of the
-  debates that reached consensus);
+- <output>/winners/: one row per (winner_provider, winner_model) among the debates above that
+  have a winner: wins long (those debates it won), consensus_wins long (of them, the ones that
+  reached consensus), win_share double (wins / the debates above that have a winner);
 - <output>/summary/: one row: debates, consensus_debates long, consensus_rate,
   avg_rounds, avg_rounds_to_consensus, avg_stance_changes double.
 """
@@ -86,17 +87,17 @@ def run(
         F.avg("stance_changes").alias("avg_stance_changes"),
     )
     summary.write.mode("overwrite").parquet(join(output, "summary"))
-    settled = written.where(consensus)
-    winners = settled.groupBy("winner_provider", "winner_model").agg(
-        F.count(F.lit(1)).alias("wins")
+    decided = written.where(F.col("winner_provider").isNotNull())
+    winners = decided.groupBy("winner_provider", "winner_model").agg(
+        F.count(F.lit(1)).alias("wins"),
+        F.count(F.when(consensus, 1)).alias("consensus_wins"),
     )
-    total = settled.count()
+    total = decided.count()
     winners = winners.withColumn("win_share", F.col("wins") / F.lit(max(total, 1)))
     winners.coalesce(1).write.mode("overwrite").parquet(join(output, "winners"))
     row = spark.read.parquet(join(output, "summary")).first()
     top = (
         spark.read.parquet(join(output, "winners"))
-        .where(F.col("winner_provider").isNotNull())
         .orderBy(F.desc("wins"), "winner_provider", "winner_model")
         .first()
     )
@@ -104,15 +105,16 @@ def run(
         "outputRows": observed_rows(rows),
         "debates": int(row["debates"]) if row else 0,
         "consensusDebates": int(row["consensus_debates"]) if row else 0,
-        "consensusRate": _round(row["consensus_rate"] if row else None),
-        "avgRoundsToConsensus": _round(row["avg_rounds_to_consensus"] if row else None),
-        "avgStanceChanges": _round(row["avg_stance_changes"] if row else None),
+        "consensusRate": _number(row["consensus_rate"] if row else None),
+        "avgRoundsToConsensus": _number(row["avg_rounds_to_consensus"] if row else None),
+        "avgStanceChanges": _number(row["avg_stance_changes"] if row else None),
         "topWinner": f"{top['winner_provider']}/{top['winner_model']}" if top else None,
     }
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 4)
+def _number(value: float | None) -> float | None:
+    """Full precision: the same double as in summary/ (JSON keeps every digit of a double)."""
+    return None if value is None else float(value)
 
 
 JOB = Job(

@@ -6,7 +6,7 @@ max_confidence float, first_seen timestamp, last_seen timestamp (of the conversa
 started_at), importance_score float = ln(mention_count) * avg_confidence.
 
 A mention counts when its confidence >= minConfidence and its type is in entityTypes. An
-entity's name and type are those of its latest mention (ties: the greater name).
+entity's name and type are those of its latest counted mention (``latest_name_and_type``).
 """
 
 from __future__ import annotations
@@ -22,14 +22,48 @@ from helix_jobs.job import Job, Param, count_rows, listed, number, observed_rows
 
 
 def mentions(conversations: DataFrame) -> DataFrame:
-    """One row per entity mention: conversation_id, started_at and the mention's fields."""
+    """One row per entity mention: conversation_id, started_at, the mention's fields, and
+    ``created_at`` (of the message it points at; null when message_index names no message) and
+    ``position`` (its 0-based index in the conversation's ``entities``), for ``latest``."""
+    # Only the messages' created_at is read (no content), so compacted files stay cheap.
+    created = F.col("messages.created_at")
+
+    def located(e: Column, i: Column) -> Column:
+        at = e["message_index"]
+        inside = (at >= 0) & (at < F.size(created))
+        return F.struct(
+            e["entity_id"].alias("entity_id"),
+            e["entity_type"].alias("entity_type"),
+            e["name"].alias("name"),
+            e["confidence"].alias("confidence"),
+            at.alias("message_index"),
+            F.when(inside, F.get(created, at.cast("int"))).alias("created_at"),
+            i.alias("position"),
+        )
+
     return conversations.select(
-        "conversation_id", "started_at", F.explode("entities").alias("e")
+        "conversation_id", "started_at", F.explode(F.transform("entities", located)).alias("e")
     ).select("conversation_id", "started_at", "e.*")
 
 
 def latest_name_and_type() -> Column:
-    return F.max(F.struct("started_at", "name", "entity_type"))
+    """The name and type of an entity's latest mention, as ``struct.name``/``struct.entity_type``.
+
+    Latest means the greatest (conversation started_at, message created_at, message_index,
+    conversation_id, position in the conversation's entities), compared in that order; a null
+    created_at (message_index outside the messages) comes before every timestamp.
+    """
+    return F.max(
+        F.struct(
+            "started_at",
+            "created_at",
+            "message_index",
+            "conversation_id",
+            "position",
+            "name",
+            "entity_type",
+        )
+    )
 
 
 def run(

@@ -1,8 +1,11 @@
 """LDA topics over the text of conversations (user and assistant messages).
 
-Text is lower-cased and split on anything but letters and digits; tokens shorter than three
-characters and Spark's English stop words are dropped; the vocabulary is the vocabSize most
-frequent terms found in at least minDocFreq conversations.
+Text is lower-cased (Java's String.toLowerCase) and its tokens are the runs of Unicode letters,
+combining marks and digits (\\p{L}, \\p{M}, \\p{N}) of at least three characters (code points;
+scripts written without spaces, such as Chinese or Japanese, give one token per run); Spark's
+English stop words are dropped; the vocabulary is the vocabSize most frequent terms found in at
+least minDocFreq conversations. A conversation with no vocabulary term has no topic:
+dominant_topic and dominant_weight null, topic_distribution all zeros.
 
 Output (Parquet):
 - <output>/topics/: topic int, terms array<string>, term_weights array<double> (the topic's
@@ -36,8 +39,9 @@ from helix_jobs.job import Job, Param, count_rows, integer, observed_rows
 from helix_jobs.reader import join
 
 TOP_TERMS = 10
-SPLIT_PATTERN = "[^a-z0-9]+"  # applied after lower-casing
-MIN_TOKEN_LENGTH = 3
+# The tokens themselves (gaps=False), at least 3 long: a quantifier counts code points where
+# RegexTokenizer's minTokenLength would count UTF-16 units.
+WORD_PATTERN = r"[\p{L}\p{M}\p{N}]{3,}"
 SEED = 7
 
 TOPICS_SCHEMA = StructType(
@@ -73,8 +77,9 @@ def run(
     tokens = RegexTokenizer(
         inputCol="text",
         outputCol="raw_tokens",
-        pattern=SPLIT_PATTERN,
-        minTokenLength=MIN_TOKEN_LENGTH,
+        pattern=WORD_PATTERN,
+        gaps=False,
+        minTokenLength=1,
     ).transform(documents(conversations))
     tokens = StopWordsRemover(inputCol="raw_tokens", outputCol="tokens").transform(tokens)
     vectorizer = CountVectorizer(
@@ -114,13 +119,15 @@ def run(
         per_conversation = model.transform(corpus).select(
             "conversation_id", "started_at", mixture.alias("topic_distribution")
         )
+        heaviest = F.array_max("topic_distribution")
+        has_topic = heaviest > 0  # LDA gives a document without terms all zeros
         per_conversation = per_conversation.select(
             "conversation_id",
             "started_at",
-            (F.array_position("topic_distribution", F.array_max("topic_distribution")) - 1)
+            F.when(has_topic, F.array_position("topic_distribution", heaviest) - 1)
             .cast("int")
             .alias("dominant_topic"),
-            F.array_max("topic_distribution").alias("dominant_weight"),
+            F.when(has_topic, heaviest).alias("dominant_weight"),
             "topic_distribution",
         )
         counted, rows = count_rows(per_conversation, "conversation_topics")

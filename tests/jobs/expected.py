@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-import re
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -19,11 +19,21 @@ def micros(text: str) -> int:
     return delta.days * 86_400_000_000 + delta.seconds * 1_000_000 + delta.microseconds
 
 
-def _latest(
-    seen: dict[str, tuple[int, str, str]], entity: str, at: int, name: str, kind: str
-) -> None:
-    if entity not in seen or (at, name, kind) > seen[entity]:
-        seen[entity] = (at, name, kind)
+Latest = tuple[tuple[int, int, int, str, int], str, str]
+
+
+def _latest(seen: dict[str, Latest], c: dict[str, Any], position: int) -> None:
+    """README: an entity's name and type come from its latest mention, the greatest
+    (conversation started_at, message created_at, message_index, conversation_id, position in
+    the conversation's entities); a message_index naming no message has the earliest created_at.
+    """
+    m = c["entities"][position]
+    index = m["message_index"]
+    inside = 0 <= index < len(c["messages"])
+    created = micros(c["messages"][index]["created_at"]) if inside else -(2**63)
+    key = (micros(c["started_at"]), created, index, c["conversation_id"], position)
+    if m["entity_id"] not in seen or key > seen[m["entity_id"]][0]:
+        seen[m["entity_id"]] = (key, m["name"], m["entity_type"])
 
 
 def entities(
@@ -33,10 +43,10 @@ def entities(
 ) -> dict[str, dict[str, Any]]:
     wanted = set(types)
     out: dict[str, dict[str, Any]] = {}
-    latest: dict[str, tuple[int, str, str]] = {}
+    latest: dict[str, Latest] = {}
     for c in conversations:
         at = micros(c["started_at"])
-        for m in c["entities"]:
+        for position, m in enumerate(c["entities"]):
             if m["confidence"] < min_confidence or m["entity_type"] not in wanted:
                 continue
             e = out.setdefault(
@@ -45,7 +55,7 @@ def entities(
             e["confidences"].append(m["confidence"])
             e["conversations"].add(c["conversation_id"])
             e["seen"].append(at)
-            _latest(latest, m["entity_id"], at, m["name"], m["entity_type"])
+            _latest(latest, c, position)
     for entity_id, e in out.items():
         n = len(e["confidences"])
         avg = sum(e["confidences"]) / n
@@ -68,14 +78,14 @@ def relationships(
 ) -> dict[tuple[str, str], dict[str, Any]]:
     pairs: dict[tuple[str, str], dict[str, Any]] = {}
     per_entity: dict[str, set[str]] = defaultdict(set)
-    latest: dict[str, tuple[int, str, str]] = {}
+    latest: dict[str, Latest] = {}
     for c in conversations:
         at = micros(c["started_at"])
         cid = c["conversation_id"]
         spots = {(m["entity_id"], m["message_index"]) for m in c["entities"]}
-        for m in c["entities"]:
+        for position, m in enumerate(c["entities"]):
             per_entity[m["entity_id"]].add(cid)
-            _latest(latest, m["entity_id"], at, m["name"], m["entity_type"])
+            _latest(latest, c, position)
         for a, i in spots:
             for b, j in spots:
                 if a < b and abs(i - j) <= window:
@@ -87,18 +97,20 @@ def relationships(
     for (a, b), p in pairs.items():
         if p["count"] < min_count:
             continue
-        together = len(p["conversations"])
+        # README: the Jaccard index of the two entities' sets of conversations in the range.
+        shared = len(per_entity[a] & per_entity[b])
         out[(a, b)] = {
             "entity_a_name": latest[a][1],
             "entity_a_type": latest[a][2],
             "entity_b_name": latest[b][1],
             "entity_b_type": latest[b][2],
             "cooccurrence_count": p["count"],
-            "conversation_count": together,
+            "conversation_count": len(p["conversations"]),
             "conversations": sorted(p["conversations"]),
             "first_seen": min(p["seen"]),
             "last_seen": max(p["seen"]),
-            "association_strength": together / (len(per_entity[a]) + len(per_entity[b]) - together),
+            "shared_conversations": shared,
+            "association_strength": shared / len(per_entity[a] | per_entity[b]),
         }
     return out
 
@@ -111,10 +123,16 @@ def vocabulary(
     docs: Counter[str] = Counter()
     for c in conversations:
         text = " ".join(m["content"] for m in c["messages"] if m["role"] != "system").lower()
-        tokens = [t for t in re.split("[^a-z0-9]+", text) if len(t) >= 3 and t not in stop_words]
+        tokens = [t for t in words(text) if len(t) >= 3 and t not in stop_words]
         totals.update(tokens)
         docs.update(set(tokens))
     return Counter({t: n for t, n in totals.items() if docs[t] >= min_df})
+
+
+def words(text: str) -> list[str]:
+    """README: the runs of Unicode letters, combining marks and digits."""
+    kept = "".join(c if unicodedata.category(c)[0] in "LMN" else " " for c in text)
+    return kept.split()
 
 
 def nearest_rank(values: list[int], p: float) -> int:
@@ -183,4 +201,20 @@ def debates(items: list[dict[str, Any]], min_rounds: int) -> dict[str, dict[str,
             else None,
             "avg_score": sum(r["score"] for r in rounds) / len(rounds) if rounds else None,
         }
+    return out
+
+
+def winners(per_debate: dict[str, dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """README: winners/ counts every debate of debates/ that has a winner; win_share's
+    denominator is the number of those debates."""
+    decided = [d for d in per_debate.values() if d["winner_provider"] is not None]
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for d in decided:
+        w = out.setdefault(
+            (d["winner_provider"], d["winner_model"]), {"wins": 0, "consensus_wins": 0}
+        )
+        w["wins"] += 1
+        w["consensus_wins"] += int(d["consensus_reached"])
+    for w in out.values():
+        w["win_share"] = w["wins"] / len(decided)
     return out

@@ -77,6 +77,28 @@ def build(root: Path, conversations: int = 320, seed: int = 11) -> Lake:
     return lake
 
 
+def write(root: Path, items: dict[str, list[dict[str, Any]]]) -> Lake:
+    """A lake of the given valid records (dataset name -> records, all within START..END) in the
+    same compaction states as ``build``: raw, compacted and mixed days."""
+    generated = [
+        GeneratedRecord(
+            name,
+            r[records.DATASETS[name].id_field],
+            records.parse_timestamp(r[records.DATASETS[name].time_field]).date(),
+            json.dumps(r, ensure_ascii=False).encode(),
+            True,
+        )
+        for name, rows in items.items()
+        for r in rows
+    ]
+    lake = Lake(root, generated)
+    for name in items:
+        for day in layout.days(START, END):
+            day_items = [r for r in generated if r.dataset == name and r.day == day]
+            _write_day(root, records.DATASETS[name], day, day_items)
+    return lake
+
+
 def _write_day(
     root: Path, dataset: records.Dataset, day: date, items: list[GeneratedRecord]
 ) -> None:
