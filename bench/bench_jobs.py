@@ -3,8 +3,8 @@
     .venv/bin/python bench/bench_jobs.py --sizes 200000,1000000 --repeat 3
 
 Seeds <workdir>/lake-<size> once with `helix_batch.lake.seeding.seed(..., compacted=True)`
-(30 days of January 2026, ~1 debate per 10 conversations, 0.2% malformed records left raw) and
-reuses it on later runs. Prints one JSON line per measurement and a table of medians.
+(30 days of January 2026, ~1 debate per 10 conversations, 0.2% malformed records left raw, as
+before maintenance quarantines them) and reuses it on later runs. Prints one JSON line per measurement and a table of medians.
 """
 
 from __future__ import annotations
