@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from helix_batch import policy
-from helix_batch.lifecycle import decide, observe_driver
+from helix_batch.lifecycle import App, decide, observe_driver
 from helix_batch.render import render_spark_application
 from helix_batch.settings import Settings
 from helix_batch.spec import load_job
@@ -54,24 +54,24 @@ STARTS = [
 def steady(i: int) -> None:
     job = load_job(JOB, SETTINGS, check=False)
     driver = observe_driver(POD)
-    decide(job, SUBMITTED, True, driver, T0 + timedelta(seconds=i % 50), SETTINGS)
+    decide(job, SUBMITTED, App(), driver, T0 + timedelta(seconds=i % 50), SETTINGS)
     render_spark_application(job, 1)
 
 
 def start_without_policy(i: int) -> None:
     job = load_job(STARTS[i], SETTINGS, check=False)
-    decide(job, {}, False, None, T0, SETTINGS)
+    decide(job, {}, None, None, T0, SETTINGS)
     render_spark_application(job, 1)
 
 
 def start_with_policy(i: int) -> None:
     job = load_job(STARTS[i], SETTINGS, check=False)
-    decide(job, {}, False, None, T0, SETTINGS)
+    decide(job, {}, None, None, T0, SETTINGS)
     assert not policy.check(job.spec, POLICY)
     render_spark_application(job, 1)
 
 
-SUBMITTED = decide(load_job(JOB, SETTINGS, check=False), {}, False, None, T0, SETTINGS).status
+SUBMITTED = decide(load_job(JOB, SETTINGS, check=False), {}, None, None, T0, SETTINGS).status
 
 
 def rate(step: Callable[[int], None]) -> float:

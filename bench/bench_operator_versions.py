@@ -23,7 +23,7 @@ ROUND = """
 import time
 from bench import bench_operator as b
 job = b.load_job(b.JOB, b.SETTINGS, check=False)
-submitted = b.decide(job, {}, False, None, b.T0, b.SETTINGS).status
+submitted = b.decide(job, {}, None, None, b.T0, b.SETTINGS).status
 started = time.perf_counter()
 for i in range(20_000):
     job = b.load_job(b.JOB, b.SETTINGS, check=False)

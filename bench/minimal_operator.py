@@ -20,7 +20,7 @@ from kubernetes_asyncio import config
 
 from helix_batch.driver_watch import DriverPods
 from helix_batch.kube import JobKey, KubeApi, connect
-from helix_batch.lifecycle import decide
+from helix_batch.lifecycle import App, decide
 from helix_batch.render import driver_pod_name
 from helix_batch.settings import Settings
 from helix_batch.spec import Job, load_job
@@ -58,10 +58,10 @@ class MinimalOperator:
         now = datetime.now(UTC)
         old = self.written.get(key)
         # The status the operator gave the job when it created the application.
-        status = old or decide(job, {}, False, None, now, self.settings).status
+        status = old or decide(job, {}, None, None, now, self.settings).status
         driver = self.pods.drivers.get((namespace, driver_pod_name(name, 1)))
         if driver is not None:
-            status = decide(job, status, True, driver, now, self.settings).status
+            status = decide(job, status, App(), driver, now, self.settings).status
         if status != old:
             patch = {**dict.fromkeys(old or ()), **status}
             await self.api.merge_patch_job(namespace, name, {"status": patch}, status=True)

@@ -7,6 +7,7 @@ out the actions it returns. Status is the plain ``status`` mapping as stored in 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,27 @@ START_FAILURES = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
      "CreateContainerError", "Unschedulable"}
 )  # fmt: skip
+# SparkApplication states in which the spark-operator gave up on starting a driver.
+APP_FAILURES = {"SUBMISSION_FAILED": "SubmissionFailed", "FAILED": "SparkApplicationFailed"}
+# How much of the spark-operator's error message the status and Events keep.
+MAX_APP_MESSAGE = 600
+# The application's state changes no pod: while its driver pod is awaited, it is read this often.
+APP_POLL_SECONDS = 5
+# The line of spark-submit's output that says why it failed: its exception's own message.
+_EXCEPTION = re.compile(r'(?:Exception in thread "[^"]*" )?[\w.$]+(?:Exception|Error): (.+)')
+
+
+@dataclass(frozen=True)
+class App:
+    """What the operator needs to know about an attempt's SparkApplication."""
+
+    state: str = ""  # status.applicationState.state; "" until the spark-operator sets one
+    message: str = ""  # status.applicationState.errorMessage
+
+
+def observe_app(app: Mapping[str, Any]) -> App:
+    state = (app.get("status") or {}).get("applicationState") or {}
+    return App(str(state.get("state") or ""), str(state.get("errorMessage") or ""))
 
 
 @dataclass(frozen=True)
@@ -129,15 +151,17 @@ def _replace(d: Driver, state: str, exit_code: int | None, reason: str, message:
 def decide(
     job: Job,
     status: Mapping[str, Any],
-    app_exists: bool,
+    app: App | None,
     driver: Driver | None,
     now: datetime,
     settings: Settings,
     deleting: bool = False,
     refusal: str | None = None,
 ) -> Decision:
-    """``refusal``: why the policy forbids the job's next attempt (the caller asks the policy
-    only when a first decision would create one); the job then fails instead."""
+    """``app``: the attempt's SparkApplication, None if there is none; it matters only while
+    the driver pod is not there. ``refusal``: why the policy forbids the job's next attempt (the
+    caller asks the policy only when a first decision would create one); the job then fails
+    instead."""
     d = _Draft(job, dict(status), now, settings)
     phase = d.phase
     attempt = int(d.status.get("attempt") or 0)
@@ -194,13 +218,11 @@ def decide(
     if driver is not None and driver.attempt != attempt:
         driver = None  # a pod of another attempt says nothing about this one
     if driver is None:
-        return _without_driver(d, attempt, app_exists)
+        return _without_driver(d, attempt, app)
     return _with_driver(d, attempt, driver)
 
 
-def _without_driver(d: _Draft, attempt: int, app_exists: bool) -> Decision:
-    if not app_exists and "driver" not in d.status:
-        d.actions.append(CreateApp(attempt))  # idempotent: adopts an existing one
+def _without_driver(d: _Draft, attempt: int, app: App | None) -> Decision:
     if "driver" in d.status:
         missing = d.status.setdefault("missingSince", format_time(d.now))
         grace = timedelta(seconds=d.settings.missing_driver_grace_seconds)
@@ -208,6 +230,13 @@ def _without_driver(d: _Draft, attempt: int, app_exists: bool) -> Decision:
             d.actions.append(DeleteApp(attempt))
             return d.fail_attempt(None, "DriverPodMissing", "the driver pod disappeared")
         return d.result()
+    if app is None:
+        d.actions.append(CreateApp(attempt))  # idempotent: adopts an existing one
+    elif app.state in APP_FAILURES:
+        d.actions.append(DeleteApp(attempt))
+        why = trim(app.message)
+        message = f"the spark-operator could not start the driver: {why}"
+        return d.fail_attempt(None, APP_FAILURES[app.state], message, detail=why)
     return _check_start_deadline(d, attempt, "", "no driver pod was created")
 
 
@@ -275,6 +304,17 @@ def _succeed(d: _Draft, attempt: int, driver: Driver) -> Decision:
     message = "the job completed" + (f"; {problem}" if problem else "")
     d.finish("Succeeded", "Completed", message)
     return d.result()
+
+
+def trim(message: str) -> str:
+    """What the spark-operator's error message says, on one line of at most MAX_APP_MESSAGE
+    characters: when it holds spark-submit's output (logging, stack traces), only the message of
+    its exception, without the request fabric8 quotes before the API server's answer."""
+    found = _EXCEPTION.search(message)
+    if found:
+        message = found.group(1).split(" Message: ", 1)[-1]
+    line = " ".join(message.split()) or "no error message"
+    return line if len(line) <= MAX_APP_MESSAGE else line[: MAX_APP_MESSAGE - 1] + "…"
 
 
 def reported_failure(message: str) -> tuple[str, str] | None:
@@ -437,9 +477,11 @@ class _Draft(_Status):
         self.settings = settings
 
     def result(self) -> Decision:
-        return Decision(
-            self.status, self.actions, next_deadline(self.job, self.status, self.settings)
-        )
+        due = next_deadline(self.job, self.status, self.settings)
+        if self.status.get("phase") == "Submitted" and "driver" not in self.status:
+            poll = self.now + timedelta(seconds=APP_POLL_SECONDS)
+            due = min(due or poll, poll)
+        return Decision(self.status, self.actions, due)
 
     def start(self, attempt: int) -> Decision:
         name = app_name(self.job.name, attempt)
@@ -455,7 +497,9 @@ class _Draft(_Status):
                   condition=("Submitted", True))  # fmt: skip
         return self.result()
 
-    def end_attempt(self, outcome: str, exit_code: int | None, reason: str) -> None:
+    def end_attempt(
+        self, outcome: str, exit_code: int | None, reason: str, message: str | None = None
+    ) -> None:
         attempt = int(self.status.get("attempt") or 0)
         entry = {
             "attempt": attempt,
@@ -465,6 +509,7 @@ class _Draft(_Status):
             "outcome": outcome,
             "exitCode": exit_code,
             "reason": reason,
+            "message": message,
         }
         history = [
             *(self.status.get("attempts") or ()),
@@ -474,10 +519,16 @@ class _Draft(_Status):
         self.status.pop("missingSince", None)
 
     def fail_attempt(
-        self, exit_code: int | None, reason: str, message: str, retry: bool = True
+        self,
+        exit_code: int | None,
+        reason: str,
+        message: str,
+        retry: bool = True,
+        detail: str | None = None,
     ) -> Decision:
+        """``detail``: what the attempt's history keeps beyond its reason."""
         attempt = int(self.status["attempt"])
-        self.end_attempt("Failed", exit_code, reason)
+        self.end_attempt("Failed", exit_code, reason, detail)
         self.condition("Running", False, reason, message)
         if not retry:
             self.finish("Failed", reason, message)

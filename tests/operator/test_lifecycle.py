@@ -8,6 +8,9 @@ from typing import Any
 import pytest
 
 from helix_batch.lifecycle import (
+    APP_POLL_SECONDS,
+    MAX_APP_MESSAGE,
+    App,
     CreateApp,
     Decision,
     DeleteApp,
@@ -16,6 +19,7 @@ from helix_batch.lifecycle import (
     backoff_seconds,
     decide,
     next_deadline,
+    observe_app,
     observe_driver,
 )
 from helix_batch.settings import Settings
@@ -25,6 +29,7 @@ from tests.operator.helpers import RUNNING, at, job_doc, pod, terminated, waitin
 SETTINGS = Settings(
     missing_driver_grace_seconds=30, retry_backoff_base_seconds=10, retry_backoff_cap_seconds=60
 )
+AN_APP = App()  # an attempt's SparkApplication, in no particular state
 RESULT = {"processedRows": 1200, "outputRows": 310, "corruptRecords": 2, "entitiesExtracted": 310}
 
 
@@ -32,13 +37,13 @@ def step(
     status: dict[str, Any],
     t: float,
     driver_pod: dict[str, Any] | None = None,
-    app_exists: bool = True,
+    app: App | None = AN_APP,
     deleting: bool = False,
     **spec: Any,
 ) -> Decision:
     job = load_job(job_doc(**spec), SETTINGS)
     driver = observe_driver(driver_pod) if driver_pod else None
-    return decide(job, status, app_exists, driver, at(t), SETTINGS, deleting=deleting)
+    return decide(job, status, app, driver, at(t), SETTINGS, deleting=deleting)
 
 
 def submitted(t: float = 0, **spec: Any) -> dict[str, Any]:
@@ -236,7 +241,7 @@ def test_retries_with_capped_exponential_backoff_until_backoff_limit() -> None:
         delays.append(backoff_seconds(attempt, SETTINGS))
         early = step(d.status, t + delays[-1] - 1, None, **spec)
         assert early.actions == [] and early.status["attempt"] == attempt
-        d = step(d.status, t + delays[-1], None, app_exists=False, **spec)
+        d = step(d.status, t + delays[-1], None, app=None, **spec)
         assert d.actions[0] == CreateApp(attempt + 1)
         assert d.status["attempt"] == attempt + 1
         assert d.status["sparkApplication"] == f"entities-jan-{attempt + 1}"
@@ -266,7 +271,7 @@ def test_exhausted_retries_fail_with_backoff_limit_exceeded() -> None:
     message, and each attempt keeps its reason in the history."""
     spec: dict[str, Any] = {"backoffLimit": 1}
     first = step(running(**spec), 10, pod(1, phase="Failed", driver=terminated(1, "Error")), **spec)
-    s = step(first.status, 20, None, app_exists=False, **spec).status
+    s = step(first.status, 20, None, app=None, **spec).status
     oom = pod(2, phase="Failed", driver=terminated(137, "OOMKilled"), name="entities-jan-2-driver")
     d = step(s, 30, oom, **spec)
     assert (d.status["phase"], d.status["reason"]) == ("Failed", "BackoffLimitExceeded")
@@ -283,7 +288,7 @@ def test_exhausted_retries_fail_with_backoff_limit_exceeded() -> None:
 def test_events_from_an_older_attempt_are_ignored() -> None:
     s = running()
     s = step(s, 10, pod(1, phase="Failed", driver=terminated(1, "Error"))).status
-    s = step(s, 20, None, app_exists=False).status
+    s = step(s, 20, None, app=None).status
     assert s["attempt"] == 2
     stale = pod(1, phase="Failed", driver=terminated(1, "Error"))
     d = step(s, 21, stale)
@@ -300,7 +305,7 @@ def test_suspend_cancels_attempt_and_resume_starts_a_new_one() -> None:
     assert d.status["attempts"][-1]["outcome"] == "Suspended"
     again = step(d.status, 20, None, suspend=True)
     assert again.actions == []
-    resumed = step(d.status, 30, None, app_exists=False, suspend=False)
+    resumed = step(d.status, 30, None, app=None, suspend=False)
     assert resumed.actions[0] == CreateApp(2)
     assert resumed.status["phase"] == "Submitted"
     assert conditions(resumed.status)["Suspended"] == "False"
@@ -344,14 +349,14 @@ def test_deletion_of_finished_job_changes_nothing() -> None:
 
 def test_restart_finding_attempt_already_created_adopts_it() -> None:
     # The operator died after creating the app but before recording it: status is empty.
-    d = step({}, 0, app_exists=True)
+    d = step({}, 0, app=AN_APP)
     assert d.actions[0] == CreateApp(1)  # create is idempotent: the API layer adopts it
     # Recorded but the app is gone (never created): created again, same name.
     s = d.status
-    again = step(s, 5, None, app_exists=False)
+    again = step(s, 5, None, app=None)
     assert again.actions == [CreateApp(1)] and again.status["attempt"] == 1
     # Recorded and present: nothing to do.
-    assert step(s, 5, None, app_exists=True).actions == []
+    assert step(s, 5, None, app=AN_APP).actions == []
 
 
 def test_ttl_deletes_finished_job() -> None:
@@ -381,7 +386,7 @@ def test_bad_result_message_still_succeeds_without_result(message: str, problem:
 
 def test_observed_generation_is_recorded() -> None:
     job = load_job({**job_doc(), "metadata": {**job_doc()["metadata"], "generation": 4}}, SETTINGS)
-    d = decide(job, {}, False, None, at(0), SETTINGS)
+    d = decide(job, {}, None, None, at(0), SETTINGS)
     assert d.status["observedGeneration"] == 4
     assert all(c["observedGeneration"] == 4 for c in d.status["conditions"])
 
@@ -416,7 +421,9 @@ def test_next_deadline_is_what_the_clock_can_change() -> None:
 
 def test_every_decision_says_when_the_clock_can_next_change_it() -> None:
     spec: dict[str, Any] = {"startDeadlineSeconds": 120}
-    assert step({}, 0, **spec).due == at(120)  # submitted: the start deadline
+    # Submitted: the application's state is read again soon, the start deadline comes later.
+    assert step({}, 0, **spec).due == at(APP_POLL_SECONDS)
+    assert step({}, 0, startDeadlineSeconds=1).due == at(1)
     assert step(submitted(**spec), 5, pod(1, driver=RUNNING), **spec).due is None
     gone = step(running(), 10, None)
     assert gone.due == at(40)  # a vanished driver: its grace ends
@@ -447,3 +454,71 @@ def test_a_crash_the_job_reports_is_retried_with_its_reason() -> None:
 def test_other_termination_messages_keep_the_container_reason(message: str) -> None:
     d = step(running(), 9, pod(1, phase="Failed", driver=terminated(1, "Error", message)))
     assert d.status["attempts"][0]["reason"] == "Error" and d.status["phase"] == "Pending"
+
+
+# The spark-operator's errorMessage when Pod Security refuses the driver pod (shortened).
+PSA_REFUSAL = """failed to submit spark application: failed to run spark-submit: WARNING: x
+26/11/29 20:11:32 WARN Utils: Your hostname, vm, resolves to a loopback address: 127.0.0.1
+26/11/29 20:11:47 ERROR Client: Please check "kubectl auth can-i create pod" first.
+Exception in thread "main" io.fabric8.kubernetes.client.KubernetesClientException: Failure \
+executing: POST at: https://127.0.0.1:51991/api/v1/namespaces/ns/pods. Message: pods \
+"entities-jan-1-driver" is forbidden: violates PodSecurity "restricted:latest": \
+allowPrivilegeEscalation != false
+	at io.fabric8.kubernetes.client.KubernetesClientException.copyAsCause(Kube.java:205)
+Caused by: io.fabric8.kubernetes.client.KubernetesClientException: Failure executing: POST
+26/11/29 20:11:48 INFO ShutdownHookManager: Shutdown hook called
+"""
+PSA_WHY = (
+    'pods "entities-jan-1-driver" is forbidden: violates PodSecurity "restricted:latest": '
+    "allowPrivilegeEscalation != false"
+)
+
+
+@pytest.mark.parametrize(
+    ("state", "reason"),
+    [("SUBMISSION_FAILED", "SubmissionFailed"), ("FAILED", "SparkApplicationFailed")],
+)
+def test_app_that_failed_before_its_driver_fails_the_attempt_at_once(
+    state: str, reason: str
+) -> None:
+    d = step(submitted(), 3, None, app=App(state, PSA_REFUSAL))
+    assert d.actions[0] == DeleteApp(1)
+    assert d.status["phase"] == "Pending" and d.status["reason"] == "Retrying"
+    (attempt,) = d.status["attempts"]
+    assert attempt["reason"] == reason
+    assert attempt["message"] == PSA_WHY
+    event = next(a for a in d.actions if isinstance(a, Emit))
+    assert event.reason == "AttemptFailed" and PSA_WHY in event.message
+
+    last = step(submitted(backoffLimit=0), 3, None, app=App(state, PSA_REFUSAL), backoffLimit=0)
+    assert last.status["phase"] == "Failed"
+    assert last.status["reason"] == "BackoffLimitExceeded"
+    assert PSA_WHY in last.status["message"]
+
+
+@pytest.mark.parametrize("state", ["", "SUBMITTED", "RUNNING", "PENDING_RERUN"])
+def test_app_on_its_way_waits_for_its_driver_and_is_read_again_soon(state: str) -> None:
+    d = step(submitted(), 3, None, app=App(state))
+    assert d.actions == [] and d.status["phase"] == "Submitted"
+    assert d.due == at(3 + APP_POLL_SECONDS)
+
+
+def test_app_failure_message_is_trimmed_to_one_short_line() -> None:
+    d = step(submitted(), 3, None, app=App("FAILED", "x\n" * 2000))
+    message = d.status["attempts"][0]["message"]
+    assert len(message) == MAX_APP_MESSAGE and message.endswith("…") and "\n" not in message
+    assert step(submitted(), 3, None, app=App("FAILED")).status["attempts"][0]["message"] == (
+        "no error message"
+    )
+
+
+def test_app_failure_after_the_driver_was_seen_is_the_driver_pods_business() -> None:
+    s = running()
+    d = step(s, 10, None, app=App("FAILED", "driver pod deleted"))
+    assert "attempts" not in d.status and d.status["missingSince"]
+
+
+def test_observe_app_reads_the_spark_operators_state() -> None:
+    app = {"status": {"applicationState": {"state": "FAILED", "errorMessage": "boom"}}}
+    assert observe_app(app) == App("FAILED", "boom")
+    assert observe_app({}) == App()
