@@ -36,6 +36,12 @@ class FileSystem:
 
     def names(self, folder: str) -> list[str] | None:
         """Names in a folder, or None when it does not exist; a few JVM calls, however many."""
+        listed = self.listing(folder)
+        return None if listed is None else listed[0]
+
+    def listing(self, folder: str) -> tuple[list[str], set[str]] | None:
+        """Names in a folder and those of its zero-length files (which Spark's file sources
+        never read), or None when it does not exist; a few JVM calls, however many."""
         path = self.qualified(folder)
         try:
             statuses = self.fs.listStatus(path)
@@ -43,13 +49,30 @@ class FileSystem:
             if _not_found(error):
                 return None
             raise
+        # Copied into a plain FileStatus[]: py4j does not match S3AFileStatus[] to FileStatus[].
+        plain = self.gateway.new_array(self.jvm.org.apache.hadoop.fs.FileStatus, len(statuses))
+        self.jvm.java.lang.System.arraycopy(statuses, 0, plain, 0, len(statuses))
+        names = self._names(path, plain)
+        sizes = self._sizes(plain)
+        return names, {n for n, size in zip(names, sizes, strict=True) if size == 0}
+
+    def _sizes(self, statuses: Any) -> list[int]:
+        """Each status's length (a directory's is 0), in one call: commons-collections4 (on
+        Spark's classpath) maps getLen over the array JVM-side and renders "[12, 0, ...]"."""
+        jvm, collections = self.jvm, self.jvm.org.apache.commons.collections4
+        items = self.gateway.new_array(jvm.java.lang.Object, len(statuses))
+        jvm.java.lang.System.arraycopy(statuses, 0, items, 0, len(statuses))
+        lengths = collections.CollectionUtils.collect(
+            collections.IteratorUtils.arrayIterator(items),
+            collections.functors.InvokerTransformer.invokerTransformer("getLen"),
+        )
+        rendered: str = lengths.toString()
+        return [int(x) for x in rendered[1:-1].split(", ")] if len(rendered) > 2 else []
+
+    def _names(self, path: Any, statuses: Any) -> list[str]:
         # py4j would fetch each element separately; render the whole array as "{p1,p2,...}"
         # instead, and split on what every child path starts with (a name may hold a comma).
-        # Copied into a plain FileStatus[]: py4j does not match S3AFileStatus[] to FileStatus[].
-        hadoop = self.jvm.org.apache.hadoop.fs
-        plain = self.gateway.new_array(hadoop.FileStatus, len(statuses))
-        self.jvm.java.lang.System.arraycopy(statuses, 0, plain, 0, len(statuses))
-        paths = hadoop.FileUtil.stat2Paths(plain)
+        paths = self.jvm.org.apache.hadoop.fs.FileUtil.stat2Paths(statuses)
         rendered: str = self.jvm.org.apache.commons.lang3.ArrayUtils.toString(paths)
         lead = path.toString().rstrip("/") + "/"
         body = rendered[1:-1]

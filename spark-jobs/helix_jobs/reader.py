@@ -23,10 +23,19 @@ from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
 from helix_jobs import layout, records
 from helix_jobs.hadoop_fs import FileSystem
-from helix_jobs.spark_schema import missing_required, struct_type, typed, wrong_value
+from helix_jobs.spark_schema import (
+    missing_path,
+    missing_required,
+    raw_fields,
+    struct_type,
+    typed,
+    wrong_type_path,
+    wrong_value,
+)
 
 CORRUPT_COLUMN = "_corrupt_record"
 CORRUPT_DIR = "_corrupt"
+QUARANTINE_DIR = "_quarantine"  # next to the datasets, as the lake library writes it
 _JSON_OPTIONS = {
     "mode": "PERMISSIVE",
     "columnNameOfCorruptRecord": CORRUPT_COLUMN,
@@ -46,6 +55,11 @@ class Plan:
     compacted_records: int  # from the manifests
     days_listed: int
     days_present: int
+    # Malformed files Spark does not read: zero-length raw files (Spark's file sources skip
+    # them), and those compaction moved to _quarantine/ (named by the manifests), as
+    # (file, reason); each is one corrupt record, so a day counts the same before and after
+    # its compaction.
+    unread_corrupt: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -56,12 +70,14 @@ class Input:
     _raw_stats: Observation | None
 
     def write_corrupt(self, output_uri: str) -> tuple[int, int]:
-        """Write malformed records to <output>/_corrupt/ (JSON); return (raw records, corrupt)."""
+        """Write malformed records to <output>/_corrupt/ (JSON); return (raw records, corrupt),
+        the unread malformed files (Plan.unread_corrupt) included in both."""
         self.corrupt.write.mode("overwrite").json(join(output_uri, CORRUPT_DIR))
+        unread = len(self.plan.unread_corrupt)
         if self._raw_stats is None:
-            return 0, 0
+            return unread, unread
         stats: dict[str, Any] = self._raw_stats.get
-        return int(stats["rows"] or 0), int(stats["corrupt"] or 0)
+        return int(stats["rows"] or 0) + unread, int(stats["corrupt"] or 0) + unread
 
 
 def join(base: str, *parts: str) -> str:
@@ -74,10 +90,13 @@ def read_dataset(
     plan = plan_files(spark, root, dataset, start, end)
     schema = struct_type(dataset.schema)
     parts: list[DataFrame] = []
-    corrupt = spark.createDataFrame([], _CORRUPT_SCHEMA)
+    corrupt = spark.createDataFrame(
+        [(file, reason, None) for file, reason in plan.unread_corrupt], _CORRUPT_SCHEMA
+    )
     stats = None
     if plan.raw:
-        valid, corrupt, stats = _read_raw(spark, plan.raw, dataset)
+        valid, read_corrupt, stats = _read_raw(spark, plan.raw, dataset)
+        corrupt = read_corrupt.unionByName(corrupt) if plan.unread_corrupt else read_corrupt
         parts.append(valid)
     if plan.compacted:
         parts.append(spark.read.schema(schema).parquet(*plan.compacted))
@@ -97,25 +116,40 @@ def plan_files(
     compacted: list[str] = []
     compacted_records = 0
     listed = present = 0
+    unread: list[tuple[str, str]] = []
     for day in layout.days(start, end):
         folder = join(root, layout.day_path(day))
         listed += 1
-        names = fs.names(folder)
-        if names is None:
+        listing = fs.listing(folder)
+        if listing is None:
             continue
+        names, empty = listing
         present += 1
         manifest = None
         if layout.MANIFEST_NAME in names:
             manifest = layout.Manifest.from_json(fs.read_bytes(join(folder, layout.MANIFEST_NAME)))
             compacted_records += manifest.records
+            unread.extend(_quarantined(root, dataset, day, manifest))
         chosen = layout.select(names, manifest, dataset.file_prefix)
+        unread.extend((join(folder, n), records.EMPTY) for n in chosen.raw if n in empty)
         visible = {n for n in names if not n.startswith(("_", "."))}
         if chosen.raw and set(chosen.raw) == visible:
             raw.append(folder)  # Spark lists it again itself, far faster than 1 path per file
         else:
             raw.extend(join(folder, n) for n in chosen.raw)
         compacted.extend(join(folder, n) for n in chosen.compacted)
-    return Plan(tuple(raw), tuple(compacted), compacted_records, listed, present)
+    return Plan(tuple(raw), tuple(compacted), compacted_records, listed, present, tuple(unread))
+
+
+def _quarantined(
+    root: str, dataset: records.Dataset, day: date, manifest: layout.Manifest
+) -> list[tuple[str, str]]:
+    """The files compaction moved to <lake>/_quarantine/<dataset>/<day>/, with the reason it
+    recorded (its text up to the first ": ")."""
+    lake = root.rstrip("/").rsplit("/", 1)[0]
+    folder = join(lake, QUARANTINE_DIR, dataset.name, layout.day_path(day))
+    found = manifest.extra.get("quarantined") or {}
+    return [(join(folder, name), str(why).split(": ", 1)[0]) for name, why in sorted(found.items())]
 
 
 _CORRUPT_SCHEMA = StructType(
@@ -148,17 +182,37 @@ def _read_raw(
     parsed = text.select(
         "file", "name", "value", F.from_json("value", with_corrupt, _JSON_OPTIONS).alias("r")
     )
-    record = F.col("r")
+    record, value = F.col("r"), F.col("value")
     unparsable: Column = record.isNull() | record[CORRUPT_COLUMN].isNotNull()
-    # Spark's parser stops after the first value; as an array's only element it must be alone.
-    values = F.json_array_length(F.concat(F.lit("["), F.col("value"), F.lit("]")))
+    # Only the branch a malformed record takes computes its reason's details (CASE WHEN).
+    fields = raw_fields(value, _JSON_OPTIONS)
+    whole_first = (
+        fields.isNotNull() | F.from_json(value, "array<string>", _JSON_OPTIONS).isNotNull()
+    )
+    # Lenient-only JSON (single quotes) that json_array_length takes and the parser refuses.
+    lead = F.regexp_extract(value, "^[ \\t\\n\\r]*(.)", 1)
+    lenient = (lead == "'") | (lead.isin("{", "[") & ~whole_first)
     flagged = parsed.withColumn(
         "reason",
         F.when(~F.is_valid_utf8("value"), F.lit(records.NOT_UTF8))
-        .when(F.col("value").rlike("^[ \\t\\n\\r]*$"), F.lit(records.EMPTY))
-        .when(F.coalesce(values, F.lit(0)) != 1, F.lit(records.NOT_JSON))
-        .when(unparsable | wrong_value(record, dataset.schema), F.lit(records.WRONG_TYPE))
-        .when(missing_required(record, dataset.schema), F.lit(records.MISSING_FIELD))
+        .when(value.rlike("^[ \\t\\n\\r]*$"), F.lit(records.EMPTY))
+        .when(
+            ~_one_value(value),
+            F.when(whole_first, F.lit(records.TRAILING_DATA)).otherwise(F.lit(records.NOT_JSON)),
+        )
+        .when(
+            unparsable | wrong_value(record, dataset.schema),
+            F.when(lenient, F.lit(records.NOT_JSON)).otherwise(
+                F.concat(
+                    F.lit(records.WRONG_TYPE + ":"),
+                    wrong_type_path(record, fields, dataset.schema),
+                )
+            ),
+        )
+        .when(
+            missing_required(record, dataset.schema),
+            F.concat(F.lit(records.MISSING_FIELD + ":"), missing_path(record, dataset.schema)),
+        )
         .when(_misplaced(record, dataset), F.lit(records.MISPLACED))
         .otherwise(F.lit(None).cast(StringType())),
     )
@@ -173,6 +227,16 @@ def _read_raw(
     )
     valid = flagged.where(F.col("reason").isNull()).select(*typed(record, dataset.schema))
     return valid, corrupt, stats
+
+
+def _one_value(value: Column) -> Column:
+    """The text is one JSON value and whitespace. Spark's parsers stop after the first value,
+    and json_array_length after the array's closing bracket, so the text must be the only
+    element of "[<text>]" and one of two in "[<text>\\n,0]": a bracket in trailing text that
+    closes the array early (``{...}]...``) makes the second count 1."""
+    alone = F.json_array_length(F.concat(F.lit("["), value, F.lit("]")))
+    paired = F.json_array_length(F.concat(F.lit("["), value, F.lit("\n,0]")))
+    return F.coalesce((alone == 1) & (paired == 2), F.lit(False))
 
 
 def _misplaced(record: Column, dataset: records.Dataset) -> Column:

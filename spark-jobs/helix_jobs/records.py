@@ -206,9 +206,14 @@ def parse_timestamp(text: str) -> datetime:
 NOT_UTF8 = "not_utf8"
 EMPTY = "empty"
 NOT_JSON = "not_json"
+TRAILING_DATA = "trailing_data"
 WRONG_TYPE = "wrong_type"
 MISSING_FIELD = "missing_field"
 MISPLACED = "misplaced"
+# wrong_type and missing_field name the field: ``wrong_type:messages.created_at``, the schema
+# path (field names joined by dots, no list indices or map keys), ``$`` for the record itself;
+# of several, the first in schema order (``schema_paths``).
+ROOT = "$"
 # The whole string must match (no anchors here: Python's and Java's "$" both allow a newline).
 TIMESTAMP_PATTERN = (
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
@@ -223,6 +228,11 @@ class Malformed(ValueError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
 
+    @property
+    def kind(self) -> str:
+        """The reason without its path: ``wrong_type``, ``missing_field``, ``not_json``..."""
+        return self.reason.split(":", 1)[0]
+
 
 def parse_raw(body: bytes) -> Any:
     """The JSON value of a raw file; raises Malformed (not_utf8, empty, not_json)."""
@@ -234,6 +244,12 @@ def parse_raw(body: bytes) -> Any:
         raise Malformed(EMPTY, "no JSON value")
     try:
         return json.loads(text, parse_constant=_not_a_number)
+    except json.JSONDecodeError as error:
+        # "Extra data": a whole value, then more; only after an object or a list (Spark's
+        # parser cannot tell where a number or a string would end).
+        lead = text.lstrip(" \t\n\r")[:1]
+        trailing = error.msg == "Extra data" and lead in ("{", "[")
+        raise Malformed(TRAILING_DATA if trailing else NOT_JSON, str(error)) from None
     except ValueError as error:
         raise Malformed(NOT_JSON, str(error)) from None
 
@@ -247,10 +263,13 @@ def conform(record: Any, dataset: Dataset, day: date, name: str) -> dict[str, An
 
     ``record`` is what ``parse_raw`` returned for the raw file ``name`` in the folder of ``day``.
     """
-    errors = validate(record, dataset.schema)
-    if errors:
-        missing = all(e.endswith(_MISSING) for e in errors)
-        reason = MISSING_FIELD if missing else WRONG_TYPE
+    problems = _problems(record, dataset.schema, "", "")
+    if problems:
+        wrong = [p for p in problems if not p[2]]
+        order = _schema_order(dataset.schema)
+        first = min(wrong or problems, key=lambda p: order[p[0]])[0]
+        reason = f"{WRONG_TYPE if wrong else MISSING_FIELD}:{first}"
+        errors = [p[1] for p in problems]
         more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
         raise Malformed(reason, "; ".join(errors[:3]) + more)
     record_id = text_of(record[dataset.id_field])
@@ -265,45 +284,80 @@ def conform(record: Any, dataset: Dataset, day: date, name: str) -> dict[str, An
 def validate(value: Any, struct: Struct, path: str = "") -> list[str]:
     """Every way ``value`` departs from ``struct``, as ``path: problem`` strings; a missing
     field's problem is "missing", a wrong type's "expected ..." (empty when it conforms)."""
-    if not isinstance(value, dict):
-        return [f"{path or '<record>'}: expected an object, got {_kind(value)}"]
-    errors: list[str] = []
+    return [p[1] for p in _problems(value, struct, path, path)]
+
+
+def schema_paths(struct: Struct, prefix: str = "") -> list[str]:
+    """The schema order of reason paths: ``$``, then every field before its nested fields."""
+    found = [] if prefix else [ROOT]
     for field in struct.fields:
-        where = f"{path}.{field.name}" if path else field.name
+        path = f"{prefix}{field.name}"
+        found.append(path)
+        nested = field.type.element if isinstance(field.type, Array) else field.type
+        if isinstance(nested, Struct):
+            found.extend(schema_paths(nested, path + "."))
+    return found
+
+
+def _schema_order(struct: Struct) -> dict[str, int]:
+    order = _ORDERS.get(id(struct))
+    if order is None:
+        order = _ORDERS[id(struct)] = {p: i for i, p in enumerate(schema_paths(struct))}
+    return order
+
+
+_ORDERS: dict[int, dict[str, int]] = {}
+# (schema path, "where: problem" with list indices and map keys, missing rather than wrong)
+Problem = tuple[str, str, bool]
+
+
+def _problems(value: Any, struct: Struct, where: str, schema: str) -> list[Problem]:
+    if not isinstance(value, dict):
+        return [
+            (
+                schema or ROOT,
+                f"{where or '<record>'}: expected an object, got {_kind(value)}",
+                False,
+            )
+        ]
+    found: list[Problem] = []
+    for field in struct.fields:
+        at = f"{where}.{field.name}" if where else field.name
+        path = f"{schema}.{field.name}" if schema else field.name
         if value.get(field.name) is None:
             if field.required:
-                errors.append(where + _MISSING)
+                found.append((path, at + _MISSING, True))
             continue
-        errors.extend(_check(value[field.name], field.type, where))
-    return errors
+        found.extend(_check(value[field.name], field.type, at, path))
+    return found
 
 
-def _check(value: Any, kind: Type, where: str) -> list[str]:
+def _check(value: Any, kind: Type, where: str, schema: str) -> list[Problem]:
     if isinstance(kind, Struct):
-        return validate(value, kind, where)
+        return _problems(value, kind, where, schema)
     if isinstance(kind, Array):
         if not isinstance(value, list):
-            return [f"{where}: expected a list, got {_kind(value)}"]
+            return [(schema, f"{where}: expected a list, got {_kind(value)}", False)]
         return [
-            e
+            p
             for i, item in enumerate(value)
-            for e in (
-                [f"{where}[{i}]{_MISSING}"]
+            for p in (
+                [(schema, f"{where}[{i}]{_MISSING}", True)]
                 if item is None
-                else _check(item, kind.element, f"{where}[{i}]")
+                else _check(item, kind.element, f"{where}[{i}]", schema)
             )
         ]
     if isinstance(kind, Map):
         if not isinstance(value, dict):
-            return [f"{where}: expected an object, got {_kind(value)}"]
+            return [(schema, f"{where}: expected an object, got {_kind(value)}", False)]
         return [
-            e
+            p
             for k, v in value.items()
             if v is not None
-            for e in _check(v, kind.value, f"{where}.{k}")
+            for p in _check(v, kind.value, f"{where}.{k}", schema)
         ]
     ok = _SCALARS[kind](value)
-    return [] if ok else [f"{where}: expected {kind}, got {value!r:.40}"]
+    return [] if ok else [(schema, f"{where}: expected {kind}, got {value!r:.40}", False)]
 
 
 _MISSING = ": missing"

@@ -80,6 +80,121 @@ def _wrong_scalar(field: records.Field, child: Column) -> Column | None:
     return None
 
 
+# The reason's path (records.ROOT, records.schema_paths), as column expressions. They are only
+# evaluated for a record already known to be malformed (the branch of a CASE WHEN), so the
+# extra parsing below costs nothing on valid records.
+Check = Callable[[Column, Column], Column]  # (parsed value, raw fields as text) -> is it here
+_RAW_OBJECT = "map<string,string>"  # an object's fields as their JSON text, any value
+_RAW_OBJECTS = "array<map<string,string>>"
+
+
+def raw_fields(text: Column, options: dict[str, str]) -> Column:
+    """An object's fields as their JSON text (null fields null); null when not an object."""
+    return F.from_json(text, _RAW_OBJECT, options)
+
+
+def wrong_type_path(value: Column, raw: Column, struct: records.Struct) -> Column:
+    """The first field (schema order) that is present in ``raw`` (``raw_fields`` of the text)
+    but that the parser could not read as its type (a null in ``value``, which was parsed in
+    PERMISSIVE mode with partial results), or that ``wrong_value`` refuses; records.ROOT when
+    the value is not an object."""
+    reason = F.when(raw.isNull(), F.lit(records.ROOT))
+    for path, check in _wrong_checks(struct):
+        reason = reason.when(check(value, raw), F.lit(path))
+    return reason.otherwise(F.lit(records.ROOT))
+
+
+def missing_path(value: Column, struct: records.Struct) -> Column:
+    """The first required field (schema order) that is null, or list holding a null."""
+    checks = _missing_checks(struct)
+    reason = F.when(checks[0][1](value, value), F.lit(checks[0][0]))
+    for path, check in checks[1:]:
+        reason = reason.when(check(value, value), F.lit(path))
+    return reason
+
+
+def _wrong_checks(struct: records.Struct, prefix: str = "") -> list[tuple[str, Check]]:
+    found: list[tuple[str, Check]] = []
+    for field in struct.fields:
+        path = prefix + field.name
+        found.append((path, _wrong_here(field)))
+        if isinstance(field.type, records.Struct):
+            for sub, check in _wrong_checks(field.type, path + "."):
+                found.append((sub, _in_struct(field.name, check)))
+        element = _element_struct(field.type)
+        if element is not None:
+            for sub, check in _wrong_checks(element, path + "."):
+                found.append((sub, _in_elements(field.name, check)))
+    return found
+
+
+def _wrong_here(field: records.Field) -> Check:
+    def check(value: Column, raw: Column) -> Column:
+        unread = raw[field.name].isNotNull() & value[field.name].isNull()
+        scalar = _wrong_scalar(field, value[field.name])
+        return unread if scalar is None else unread | scalar
+
+    return check
+
+
+def _in_struct(name: str, check: Check) -> Check:
+    def inner(value: Column, raw: Column) -> Column:
+        nested = F.from_json(raw[name], _RAW_OBJECT)
+        return F.coalesce(check(value[name], nested), F.lit(False))
+
+    return inner
+
+
+def _in_elements(name: str, check: Check) -> Check:
+    def inner(value: Column, raw: Column) -> Column:
+        pairs = F.zip_with(
+            value[name],
+            F.from_json(raw[name], _RAW_OBJECTS),
+            lambda v, r: F.struct(v.alias("v"), r.alias("r")),
+        )
+        return F.coalesce(F.exists(pairs, lambda p: check(p["v"], p["r"])), F.lit(False))
+
+    return inner
+
+
+def _missing_checks(struct: records.Struct, prefix: str = "") -> list[tuple[str, Check]]:
+    found: list[tuple[str, Check]] = []
+    for field in struct.fields:
+        path = prefix + field.name
+        element = _element_struct(field.type)
+        found.append((path, _missing_here(field, element is not None)))
+        if isinstance(field.type, records.Struct):
+            for sub, check in _missing_checks(field.type, path + "."):
+                found.append((sub, _in_struct_value(field.name, check)))
+        if element is not None:
+            for sub, check in _missing_checks(element, path + "."):
+                found.append((sub, _in_element_values(field.name, check)))
+    return found
+
+
+def _missing_here(field: records.Field, is_list: bool) -> Check:
+    def check(value: Column, _: Column) -> Column:
+        child = value[field.name]
+        own = child.isNull() if field.required else F.lit(False)
+        if is_list:
+            own = own | F.coalesce(F.exists(child, lambda item: item.isNull()), F.lit(False))
+        return own
+
+    return check
+
+
+def _in_struct_value(name: str, check: Check) -> Check:
+    return lambda value, _: F.coalesce(check(value[name], value[name]), F.lit(False))
+
+
+def _in_element_values(name: str, check: Check) -> Check:
+    def inner(value: Column, _: Column) -> Column:
+        found = F.exists(value[name], lambda item: check(item, item))
+        return F.coalesce(found, F.lit(False))
+
+    return inner
+
+
 def typed(value: Column, struct: records.Struct) -> list[Column]:
     """The fields of a valid ``value`` parsed with times as text, as the dataset's schema."""
     return [_typed(value[f.name], f.type).alias(f.name) for f in struct.fields]

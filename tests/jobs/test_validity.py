@@ -80,42 +80,50 @@ TABLE: list[tuple[str, Body, str | None]] = [
     ("whitespace only", lambda r: b" \n\t\r\n", R.EMPTY),
     ("HTML", lambda r: b"<html><body>502 Bad Gateway</body></html>", R.NOT_JSON),
     ("truncated", lambda r: dumps(r)[:-1], R.NOT_JSON),
-    ("trailing garbage", lambda r: dumps(r) + b" x", R.NOT_JSON),
-    ("two records in one file", lambda r: dumps(r) + b"\n" + dumps(r), R.NOT_JSON),
-    ("two records as a list", lambda r: dumps(r) + b"," + dumps(r), R.NOT_JSON),
+    ("trailing garbage", lambda r: dumps(r) + b" x", R.TRAILING_DATA),
+    ("two records in one file", lambda r: dumps(r) + b"\n" + dumps(r), R.TRAILING_DATA),
+    ("two records as a list", lambda r: dumps(r) + b"," + dumps(r), R.TRAILING_DATA),
+    ("a closing bracket after the object", lambda r: dumps(r) + b"]}", R.TRAILING_DATA),
+    ("the object closed twice", lambda r: dumps(r) + b"],0]", R.TRAILING_DATA),
+    ("a second list closed after it", lambda r: dumps(r) + b",{}]", R.TRAILING_DATA),
+    ("text after a list", lambda r: dumps([r]) + b" x", R.TRAILING_DATA),
+    ("text after a number", lambda r: b"7 x", R.NOT_JSON),
+    ("a comment after the object", lambda r: dumps(r) + b" // done", R.TRAILING_DATA),
     ("NaN token", lambda r: dumps(r).replace(b'"confidence":0.9', b'"confidence":NaN'), R.NOT_JSON),
     ("trailing comma", lambda r: dumps(r)[:-1] + b",}", R.NOT_JSON),
     ("single quotes", lambda r: dumps(r).replace(b'"', b"'"), R.NOT_JSON),
-    ("a list, not an object", lambda r: dumps([r]), R.WRONG_TYPE),
-    ("null", lambda r: b"null", R.WRONG_TYPE),
-    ("string where a long is expected", changed("message_count", "2"), R.WRONG_TYPE),
-    ("fraction where a long is expected", changed("total_tokens", 42.0), R.WRONG_TYPE),
-    ("long beyond 64 bits", changed("entity_count", 2**63), R.WRONG_TYPE),
-    ("boolean where a double is expected", changed("entities[0].confidence", True), R.WRONG_TYPE),
-    ("string where a double is expected", changed("entities[0].confidence", "0.9"), R.WRONG_TYPE),
-    ("NaN string where a double is expected", changed("entities[0].confidence", "NaN"), R.WRONG_TYPE),
-    ("double beyond range", lambda r: dumps(r).replace(b":0.9,", b":1e400,"), R.WRONG_TYPE),
-    ("date without a time", changed("completed_at", "2026-01-05"), R.WRONG_TYPE),
-    ("time without a zone", changed("completed_at", "2026-01-05T10:00:00"), R.WRONG_TYPE),
-    ("space instead of T", changed("completed_at", "2026-01-05 10:00:00Z"), R.WRONG_TYPE),
-    ("impossible date", changed("completed_at", "2026-02-30T10:00:00Z"), R.WRONG_TYPE),
-    ("hour 24", changed("completed_at", "2026-01-05T24:00:00Z"), R.WRONG_TYPE),
-    ("epoch number as a timestamp", changed("completed_at", 1767607200), R.WRONG_TYPE),
-    ("nested timestamp in words", changed("messages[1].created_at", "yesterday"), R.WRONG_TYPE),
-    ("string where a list is expected", changed("messages", "none"), R.WRONG_TYPE),
-    ("list where a map is expected", changed("metadata", ["web"]), R.WRONG_TYPE),
-    ("number where an object is expected", changed("entities[0]", 7), R.WRONG_TYPE),
-    ("required field absent", changed("user_id", DELETE), R.MISSING_FIELD),
-    ("required field null", changed("user_id", None), R.MISSING_FIELD),
-    ("nested required field absent", changed("messages[0].role", DELETE), R.MISSING_FIELD),
-    ("null list element", changed("entities", [None]), R.MISSING_FIELD),
+    ("single-quoted string", lambda r: b"'x'", R.NOT_JSON),
+    ("a list, not an object", lambda r: dumps([r]), "wrong_type:$"),
+    ("null", lambda r: b"null", "wrong_type:$"),
+    ("string where a long is expected", changed("message_count", "2"), "wrong_type:message_count"),
+    ("fraction where a long is expected", changed("total_tokens", 42.0), "wrong_type:total_tokens"),
+    ("long beyond 64 bits", changed("entity_count", 2**63), "wrong_type:entity_count"),
+    ("boolean where a double is expected", changed("entities[0].confidence", True), "wrong_type:entities.confidence"),
+    ("string where a double is expected", changed("entities[0].confidence", "0.9"), "wrong_type:entities.confidence"),
+    ("NaN string where a double is expected", changed("entities[0].confidence", "NaN"), "wrong_type:entities.confidence"),
+    ("double beyond range", lambda r: dumps(r).replace(b":0.9,", b":1e400,"), "wrong_type:entities.confidence"),
+    ("date without a time", changed("completed_at", "2026-01-05"), "wrong_type:completed_at"),
+    ("time without a zone", changed("completed_at", "2026-01-05T10:00:00"), "wrong_type:completed_at"),
+    ("space instead of T", changed("completed_at", "2026-01-05 10:00:00Z"), "wrong_type:completed_at"),
+    ("impossible date", changed("completed_at", "2026-02-30T10:00:00Z"), "wrong_type:completed_at"),
+    ("hour 24", changed("completed_at", "2026-01-05T24:00:00Z"), "wrong_type:completed_at"),
+    ("epoch number as a timestamp", changed("completed_at", 1767607200), "wrong_type:completed_at"),
+    ("nested timestamp in words", changed("messages[1].created_at", "yesterday"), "wrong_type:messages.created_at"),
+    ("string where a list is expected", changed("messages", "none"), "wrong_type:messages"),
+    ("list where a map is expected", changed("metadata", ["web"]), "wrong_type:metadata"),
+    ("number where an object is expected", changed("entities[0]", 7), "wrong_type:entities"),
+    ("wrong types: the first in schema order", lambda r: changed("messages[1].tokens", "x")(json.loads(changed("messages[0].created_at", 5)(r))), "wrong_type:messages.created_at"),
+    ("wrong type and missing field: the wrong type", lambda r: changed("user_id", None)(json.loads(changed("metadata", 3)(r))), "wrong_type:metadata"),
+    ("required field absent", changed("user_id", DELETE), "missing_field:user_id"),
+    ("required field null", changed("user_id", None), "missing_field:user_id"),
+    ("nested required field absent", changed("messages[0].role", DELETE), "missing_field:messages.role"),
+    ("null list element", changed("entities", [None]), "missing_field:entities"),
+    ("missing fields: the first in schema order", lambda r: changed("messages[1].message_id", None)(json.loads(changed("messages[0].tokens", DELETE)(r))), "missing_field:messages.message_id"),
     ("id other than the file name", changed("conversation_id", "someone-else"), R.MISPLACED),
     ("time on another day", changed("started_at", "2026-01-06T10:00:00.000Z"), R.MISPLACED),
     ("offset moving it to the day before", changed("started_at", "2026-01-05T00:30:00+01:00"), R.MISPLACED),
 ]  # fmt: skip
-# Spark's syntax check (json_array_length) takes single quotes; its strict parse then does not.
-# Spark's file sources never read a zero-length file: no record, and not counted as corrupt.
-SPARK_REASON = {"single quotes": R.WRONG_TYPE, "empty file": UNREAD}
+SPARK_REASON: dict[str, str] = {}  # where the reader and compaction differ: nowhere
 
 
 def write_day(root: Path, bodies: list[bytes]) -> dict[str, bytes]:
@@ -322,7 +330,11 @@ def raw_files(draw: st.DrawFn, breakage: str) -> Callable[[str], bytes]:
     if breakage == "other_day":
         doc[CONV.time_field] = "2026-01-06T00:00:00.000Z"
     cut = draw(st.floats(0.05, 0.95))
-    trailer = draw(st.sampled_from([b" x", b" {}", b",{}", b"0", b"\x00", b"\n{}", b"//"]))
+    trailer = draw(
+        st.sampled_from(
+            [b" x", b" {}", b",{}", b"0", b"\x00", b"\n{}", b"//", b"]}", b"],0]", b",{}]"]
+        )
+    )
 
     def body(record_id: str) -> bytes:
         doc[CONV.id_field] = "someone-else" if breakage == "other_id" else record_id
@@ -356,8 +368,7 @@ def test_the_reader_and_compaction_give_the_same_verdict_on_generated_records(
     root = tmp_path_factory.mktemp("generated")
     files = write_day(root, [make(f"r{i}") for i, make in enumerate(batch)])
     python = python_verdicts(files)
-    unread = {name: UNREAD for name, body in files.items() if not body}
-    assert spark_verdicts(spark, root, files) == {**python, **unread}
+    assert spark_verdicts(spark, root, files) == python
     assert None in python.values() and len(set(python.values())) > 3  # a real mix
 
 
@@ -379,7 +390,9 @@ def test_a_day_reads_the_same_before_and_after_its_compaction(
     entities = run_entities(spark, lake, tmp_path / "before")
     assert len(rows) == len(files) - len(malformed) > 10
     corrupt = sorted(r[0].rsplit("/", 1)[-1] for r in before.corrupt.select("file").collect())
-    assert corrupt == [n for n in malformed if files[n]]  # zero-length files are never read
+    assert corrupt == malformed  # zero-length files included
+    verdicts = reasons(before.corrupt)
+    assert verdicts == python_verdicts({n: files[n] for n in malformed})
 
     report = compact_day(LocalStorage(tmp_path), CONV, DAY)
     assert (report.action, report.records, report.quarantined) == (
@@ -390,14 +403,23 @@ def test_a_day_reads_the_same_before_and_after_its_compaction(
     after = read_dataset(spark, lake, CONV, DAY, DAY)
     assert not after.plan.raw and after.plan.compacted_records == len(rows)
     assert as_json(after.records) == rows
+    # The quarantined files are still corrupt records, with the same reasons.
+    assert reasons(after.corrupt) == verdicts
+    quarantine = f"/_quarantine/{CONV.name}/{layout.day_path(DAY)}/"
+    assert all(quarantine in r[0] for r in after.corrupt.select("file").collect())
     assert run_entities(spark, lake, tmp_path / "after") == entities
 
 
-def run_entities(spark: SparkSession, lake: str, out: Path) -> tuple[list[str], int, int]:
+def reasons(corrupt: DataFrame) -> dict[str, str]:
+    rows = corrupt.select("file", "reason").collect()
+    return {r["file"].rsplit("/", 1)[-1]: r["reason"] for r in rows}
+
+
+def run_entities(spark: SparkSession, lake: str, out: Path) -> tuple[list[str], int, int, int]:
     argv = [
         "--job-type", "entity_extraction", "--input-path", lake, "--output-path", out.as_uri(),
         "--start-date", DAY.isoformat(), "--end-date", DAY.isoformat(),
     ]  # fmt: skip
     result = main.execute(spark, main.parse_request(main.parser().parse_args(argv)))
     output = as_json(spark.read.parquet(out.as_uri()))
-    return output, result["processedRows"], result["outputRows"]
+    return output, result["processedRows"], result["outputRows"], result["corruptRecords"]

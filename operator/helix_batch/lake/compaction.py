@@ -87,6 +87,11 @@ class CompactionReport:
         }
 
 
+# The reason recorded for a raw record whose id the day's compacted files already hold; every
+# other quarantined file's is records.Malformed's ("<reason>: <detail>").
+DUPLICATE = "duplicate"
+
+
 def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(4)
 
@@ -191,7 +196,7 @@ def _take(storage: Storage, state: DayState, raw: list[str], options: Compaction
         try:
             record = check_record(dataset, day, name, parse_record(body, options.max_record_bytes))
             if record[dataset.id_field] in already:
-                raise InvalidRecord("its id is already in this day's compacted files")
+                raise InvalidRecord(f"{DUPLICATE}: its id is already in this day's compacted files")
         except InvalidRecord as problem:
             batch.bad.append((name, body, str(problem)))
             continue

@@ -65,11 +65,13 @@ def parse_object(body: bytes) -> dict[str, Any] | None:
 def parse_record(body: bytes, max_bytes: int) -> dict[str, Any]:
     """A JSON object no larger than max_bytes (``records.parse_raw``), or InvalidRecord."""
     if len(body) > max_bytes:
-        raise InvalidRecord(f"object of {len(body)} bytes exceeds the {max_bytes}-byte limit")
+        raise InvalidRecord(f"too_large: {len(body)} bytes, over the {max_bytes}-byte limit")
     try:
         value = records.parse_raw(body)
     except records.Malformed as error:
         raise InvalidRecord(str(error)) from None
     if not isinstance(value, dict):
-        raise InvalidRecord(f"{records.WRONG_TYPE}: not a JSON object but {type(value).__name__}")
+        raise InvalidRecord(
+            f"{records.WRONG_TYPE}:{records.ROOT}: not a JSON object but {type(value).__name__}"
+        )
     return value
