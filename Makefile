@@ -27,7 +27,7 @@ fmt: venv
 	$(BIN)/ruff check --fix .
 
 controlplane:
-	bash tests/controlplane/build.sh > /dev/null
+	bash tests/controlplane/build.sh --chain > /dev/null
 
 test: venv lint controlplane
 	$(BIN)/python -m pytest

@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Builds the control plane used by the end-to-end tests (etcd, kube-apiserver,
 # kube-controller-manager) from their Go modules, the way envtest's binaries are
-# made, and fetches the spark-operator SparkApplication CRD.
+# made, and fetches the spark-operator SparkApplication CRD. With --chain, also the
+# real spark-operator chain: kube-scheduler, the spark-operator binary (controller
+# and webhook) with its three CRDs, and kwok.
 #
 # Everything goes to a cache outside the repo:
 #   ${HELIX_CACHE:-$HOME/.cache/helix-batch}/controlplane/k8s-<ver>-etcd-<ver>/
 #     etcd  kube-apiserver  kube-controller-manager
 #     sparkapplications-crd.yaml  SPARK_OPERATOR_VERSION   (when the CRD could be fetched)
+#   .../controlplane/kube-scheduler-<k8s ver>/kube-scheduler              (--chain)
+#   .../controlplane/spark-operator-<ver>/spark-operator  crds/*.yaml      (--chain)
+#   .../controlplane/kwok-<ver>/kwok                                      (--chain)
 #
 # Prints on stdout, one per line:
 #   BIN_DIR=<directory holding the three binaries>
 #   SPARK_CRD=<path of the CRD, empty when it is not available>
+#   KUBE_SCHEDULER=, SPARK_OPERATOR=, SPARK_OPERATOR_CRDS=<dir>, KWOK=   (--chain)
 # If KUBEBUILDER_ASSETS holds the three binaries they are used and nothing is built.
 set -euo pipefail
 
@@ -19,7 +25,8 @@ binaries=(etcd kube-apiserver kube-controller-manager)
 
 # Module that publishes the SparkApplication CRD and the version of it to use.
 spark_operator_module=${HELIX_SPARK_OPERATOR_MODULE:-github.com/kubeflow/spark-operator/v2}
-spark_operator_version=${HELIX_SPARK_OPERATOR_VERSION:-v2.4.0}
+with_chain=false
+[[ ${1:-} == --chain ]] && with_chain=true
 
 log() { echo "build.sh: $*" >&2; }
 
@@ -29,6 +36,8 @@ mod_version() {
 }
 k8s_version=$(mod_version "$here/gomod/kubernetes/go.mod" k8s.io/kubernetes)
 etcd_version=$(mod_version "$here/gomod/etcd/go.mod" go.etcd.io/etcd/server/v3)
+kwok_version=$(mod_version "$here/gomod/kwok/go.mod" sigs.k8s.io/kwok)
+spark_operator_version=${HELIX_SPARK_OPERATOR_VERSION:-$(mod_version "$here/gomod/spark-operator/go.mod" github.com/kubeflow/spark-operator/v2)}
 : "${k8s_version:?k8s.io/kubernetes not found in gomod/kubernetes/go.mod}"
 : "${etcd_version:?go.etcd.io/etcd/server/v3 not found in gomod/etcd/go.mod}"
 
@@ -48,14 +57,14 @@ flock 9
 tmp=$(mktemp -d "$cache_root/.tmp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-build_binaries() {
-	export GOFLAGS="${GOFLAGS:-} -mod=mod"
-	export CGO_ENABLED=0
-	local minor=${k8s_version#v1.}
-	minor=${minor%%.*}
-	local v=k8s.io/component-base/version
-	local k8s_ldflags="-s -w -X $v.gitVersion=$k8s_version -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean"
+export GOFLAGS="${GOFLAGS:-} -mod=mod"
+export CGO_ENABLED=0
+k8s_minor=${k8s_version#v1.}
+k8s_minor=${k8s_minor%%.*}
+version_pkg=k8s.io/component-base/version
+k8s_ldflags="-s -w -X $version_pkg.gitVersion=$k8s_version -X $version_pkg.gitMajor=1 -X $version_pkg.gitMinor=$k8s_minor -X $version_pkg.gitTreeState=clean"
 
+build_binaries() {
 	log "building kube-apiserver and kube-controller-manager $k8s_version (takes a while when cold)"
 	(cd "$here/gomod/kubernetes" && go build -trimpath -ldflags="$k8s_ldflags" -o "$tmp/" \
 		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager)
@@ -97,6 +106,42 @@ fetch_spark_crd() {
 	log "WARNING: no SparkApplication CRD found in $dir"
 }
 
+# One chain binary ($2, package $4) built from the wrapper module gomod/$1 into
+# the cache directory $3 (with the spark-operator, its CRDs too). A directory
+# counts as cached when its binary is there, moved in last.
+build_chain_binary() {
+	local module=$1 binary=$2 dir=$3 package=$4 ldflags=$5
+	[[ -x $dir/$binary ]] && return 0
+	local out=$tmp/$module start=$SECONDS
+	mkdir -p "$out" "$dir"
+	log "building $binary into $dir (up to ~20 min when cold)"
+	(cd "$here/gomod/$module" && go build -trimpath -ldflags="$ldflags" -o "$out/$binary" "$package")
+	if [[ $module == spark-operator ]]; then
+		local src
+		src=$(cd "$here/gomod/$module" && go list -m -f '{{.Dir}}' "$spark_operator_module")
+		mkdir -p "$dir/crds"
+		cp "$src"/config/crd/bases/*.yaml "$dir/crds/"
+	fi
+	mv -f "$out/$binary" "$dir/$binary"
+	log "built $binary in $((SECONDS - start))s"
+}
+
+# The three builds share the Go caches but not much else: run in parallel.
+build_chain() {
+	local pids=() pid failed=0
+	build_chain_binary kubernetes kube-scheduler "$scheduler_dir" k8s.io/kubernetes/cmd/kube-scheduler "$k8s_ldflags" &
+	pids+=($!)
+	build_chain_binary spark-operator spark-operator "$spark_operator_dir" "$spark_operator_module/cmd/operator" "-s -w" &
+	pids+=($!)
+	build_chain_binary kwok kwok "$kwok_dir" sigs.k8s.io/kwok/cmd/kwok "-s -w" &
+	pids+=($!)
+	for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+	((failed == 0)) || { log "building the spark-operator chain failed"; exit 1; }
+}
+scheduler_dir=$cache_root/kube-scheduler-$k8s_version
+spark_operator_dir=$cache_root/spark-operator-$spark_operator_version
+kwok_dir=$cache_root/kwok-$kwok_version
+
 if [[ -n ${KUBEBUILDER_ASSETS:-} ]] && has_binaries "$KUBEBUILDER_ASSETS"; then
 	bin_dir=$KUBEBUILDER_ASSETS
 	log "using the binaries in KUBEBUILDER_ASSETS=$bin_dir"
@@ -116,4 +161,11 @@ if [[ -f $cache_dir/sparkapplications-crd.yaml ]]; then
 	echo "SPARK_CRD=$cache_dir/sparkapplications-crd.yaml"
 else
 	echo "SPARK_CRD="
+fi
+if $with_chain; then
+	build_chain
+	echo "KUBE_SCHEDULER=$scheduler_dir/kube-scheduler"
+	echo "SPARK_OPERATOR=$spark_operator_dir/spark-operator"
+	echo "SPARK_OPERATOR_CRDS=$spark_operator_dir/crds"
+	echo "KWOK=$kwok_dir/kwok"
 fi
