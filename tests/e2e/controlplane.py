@@ -24,7 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -185,7 +185,9 @@ def _die_with_parent() -> None:
 class Process:
     """A child process in its own process group, its output going to a log file."""
 
-    def __init__(self, name: str, args: list[str], log_path: Path) -> None:
+    def __init__(
+        self, name: str, args: list[str], log_path: Path, env: Mapping[str, str] | None = None
+    ) -> None:
         self.name = name
         self.log_path = log_path
         self._log: IO[bytes] = log_path.open("wb")
@@ -196,6 +198,7 @@ class Process:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=_die_with_parent,
+            env={**os.environ, **env} if env else None,
         )
 
     def alive(self) -> bool:
@@ -350,6 +353,12 @@ class ControlPlane(KubeCluster):
         if self._kubeconfig is None:
             raise ControlPlaneError("control plane not started")
         return self._kubeconfig
+
+    @property
+    def pki(self) -> Pki:
+        if self._pki is None:
+            raise ControlPlaneError("control plane not started")
+        return self._pki
 
     @property
     def audit_log(self) -> Path:

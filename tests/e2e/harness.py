@@ -78,6 +78,18 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0) ->
         time.sleep(0.2)
 
 
+def install_operator(cp: KubeCluster) -> Path:
+    """CRDs and the operator's RBAC installed; returns the operator's own kubeconfig."""
+    cp.kubectl_ok("apply", "-f", str(ROOT / "crds" / "helixbatchjob.yaml"))
+    cp.apply_spark_crd()
+    cp.kubectl_ok("wait", "--for=condition=Established", "crd/helixbatchjobs.batch.helixagent.io")
+    # Idempotent: the deploy suite may have installed the base into the same control plane.
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}
+    cp.kubectl_ok("apply", "-f", "-", input=json.dumps(namespace))
+    cp.kubectl_ok("apply", "-f", str(ROOT / "manifests" / "base" / "operator-rbac.yaml"))
+    return cp.kubeconfig_for_service_account(OPERATOR_NAMESPACE, "helix-operator")
+
+
 class Operator:
     """``helix-operator`` in a subprocess, authenticated as its own ServiceAccount."""
 

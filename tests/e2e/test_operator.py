@@ -26,6 +26,7 @@ from tests.e2e.harness import (
     ROOT,
     Cluster,
     Operator,
+    install_operator,
     running_state,
     spark_operator_namespaces,
     terminated_state,
@@ -48,15 +49,7 @@ SPARK_JOB_ENV = "HELIX_E2E_SPARK_JOB"
 @pytest.fixture(scope="module")
 def installed(control_plane: KubeCluster) -> Path:
     """CRDs and the operator's RBAC installed; returns the operator's own kubeconfig."""
-    cp = control_plane
-    cp.kubectl_ok("apply", "-f", str(ROOT / "crds" / "helixbatchjob.yaml"))
-    cp.apply_spark_crd()
-    cp.kubectl_ok("wait", "--for=condition=Established", "crd/helixbatchjobs.batch.helixagent.io")
-    # Idempotent: the deploy suite may have installed the base into the same control plane.
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}
-    cp.kubectl_ok("apply", "-f", "-", input=json.dumps(namespace))
-    cp.kubectl_ok("apply", "-f", str(ROOT / "manifests" / "base" / "operator-rbac.yaml"))
-    return cp.kubeconfig_for_service_account(OPERATOR_NAMESPACE, "helix-operator")
+    return install_operator(control_plane)
 
 
 def fresh_namespace() -> str:
