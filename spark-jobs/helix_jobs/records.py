@@ -192,8 +192,9 @@ def parse_timestamp(text: str) -> datetime:
 # One definition of a valid raw record, for compaction (here) and the Spark reader (the same
 # rules as column expressions in ``spark_schema``, run by ``reader``). Where the README leaves a
 # case open, Spark's JSON parser decides, so that compaction never changes what a job reads:
-# - a raw file is one JSON value, UTF-8, with nothing but whitespace after it; NaN/Infinity
-#   tokens, single quotes and comments are not JSON;
+# - a raw file is one JSON value, UTF-8, with nothing but whitespace after it (trailing_data
+#   when an object or a list is followed by more); NaN/Infinity tokens, single quotes and
+#   comments are not JSON;
 # - the value is an object; unknown fields are allowed, a null counts as absent;
 # - a string field accepts any JSON value; a non-string is read as its JSON text the way
 #   Spark's parser writes it (``spark_text``), numbers in Java's notation (1.50 -> "1.5");
