@@ -14,6 +14,7 @@ LABEL_ATTEMPT = f"{GROUP}/attempt"
 LABEL_PHASE = f"{GROUP}/phase"
 SPARK_API_VERSION = "sparkoperator.k8s.io/v1beta2"
 DRIVER_CONTAINER = "spark-kubernetes-driver"
+EXECUTOR_CONTAINER = "spark-kubernetes-executor"
 # A driver pod is named "<app>-driver"; keep it within a DNS label (63).
 MAX_APP_NAME = 63 - len("-driver")
 CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
@@ -85,6 +86,34 @@ def owner_reference(job: Job) -> dict[str, Any]:
     }
 
 
+def pod_template(container: str, env: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a Spark pod needs beyond what spark-submit gives it: restricted security contexts
+    and the env with the credentials' secretKeyRefs. The spark-operator's controller alone
+    applies neither from ``driver``/``executor`` (only its webhook does); a pod template is
+    what spark-submit builds the pod from, so they hold with or without the webhook."""
+    return {
+        "spec": {
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": SPARK_UID,
+                "fsGroup": SPARK_UID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": container,
+                    "env": env,
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                        "runAsNonRoot": True,
+                    },
+                }
+            ],
+        }
+    }
+
+
 def render_spark_application(job: Job, attempt: int) -> dict[str, Any]:
     spec = job.spec
     name = app_name(job.name, attempt)
@@ -101,21 +130,6 @@ def render_spark_application(job: Job, attempt: int) -> dict[str, Any]:
         hadoop_conf["fs.s3a.endpoint"] = spec.lake.endpoint
     if spec.lake.region:
         hadoop_conf["fs.s3a.endpoint.region"] = spec.lake.region
-    pod_common: dict[str, Any] = {
-        "labels": labels,
-        "env": env,
-        "podSecurityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": SPARK_UID,
-            "fsGroup": SPARK_UID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "runAsNonRoot": True,
-        },
-    }
     return {
         "apiVersion": SPARK_API_VERSION,
         "kind": "SparkApplication",
@@ -139,13 +153,15 @@ def render_spark_application(job: Job, attempt: int) -> dict[str, Any]:
             # The operator owns retries: each one is a new attempt with new names.
             "restartPolicy": {"type": "Never"},
             "driver": {
-                **pod_common,
+                "labels": labels,
+                "template": pod_template(DRIVER_CONTAINER, env),
                 "cores": spec.driver.cores,
                 "memory": spec.driver.memory,
                 "serviceAccount": spec.service_account,
             },
             "executor": {
-                **pod_common,
+                "labels": labels,
+                "template": pod_template(EXECUTOR_CONTAINER, env),
                 "cores": spec.executor.cores,
                 "memory": spec.executor.memory,
                 "instances": spec.executor.instances,

@@ -5,7 +5,8 @@ stages (kwok-stages.yaml) finish them as a test says. ../shared/REAL-CLUSTER.md 
 
 The spark-operator serves only NAMESPACES: the rest of the suite plays its part itself
 elsewhere. Driver pods in WEBHOOK_NAMESPACE pass its mutating webhook; in BARE_NAMESPACE only
-the controller acts, as when the webhook is not installed.
+the controller acts, as when the webhook is not installed; NO_DRIVER_SA_NAMESPACE lacks the
+driver's ServiceAccount, so that every submission there fails.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from tests.e2e.controlplane import (
 HERE = Path(__file__).resolve().parent
 WEBHOOK_NAMESPACE = "spark-chain"
 BARE_NAMESPACE = "spark-chain-bare"
-NAMESPACES = (WEBHOOK_NAMESPACE, BARE_NAMESPACE)
+NO_DRIVER_SA_NAMESPACE = "spark-chain-no-sa"
+NAMESPACES = (WEBHOOK_NAMESPACE, BARE_NAMESPACE, NO_DRIVER_SA_NAMESPACE)
 OPERATOR_NAMESPACE = "spark-operator"
 WEBHOOK_NAME = "spark-operator-webhook"
 WEBHOOK_CERTS = "spark-operator-webhook-certs"
@@ -176,7 +178,7 @@ class SparkChain:
         items: list[dict[str, Any]] = []
         for namespace in NAMESPACES:
             items.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-            for doc in driver_rbac:
+            for doc in driver_rbac if namespace != NO_DRIVER_SA_NAMESPACE else ():
                 doc = json.loads(json.dumps(doc))
                 doc["metadata"]["namespace"] = namespace
                 for subject in doc.get("subjects", ()):

@@ -20,7 +20,12 @@ import yaml
 from helix_batch.render import CREDENTIAL_KEYS, LABEL_ATTEMPT, LABEL_JOB, LABEL_JOB_UID
 from tests.e2e.controlplane import KubeCluster
 from tests.e2e.harness import ROOT, Cluster, Operator, install_operator, wait_for
-from tests.e2e.spark_chain import BARE_NAMESPACE, WEBHOOK_NAMESPACE, SparkChain
+from tests.e2e.spark_chain import (
+    BARE_NAMESPACE,
+    NO_DRIVER_SA_NAMESPACE,
+    WEBHOOK_NAMESPACE,
+    SparkChain,
+)
 
 pytestmark = pytest.mark.own_control_plane
 
@@ -42,16 +47,23 @@ def serve(cp: KubeCluster, kubeconfig: Path, namespace: str) -> Iterator[Cluster
     assert "Forbidden" not in op.log(), op.log()[-3000:]
 
 
+@pytest.fixture(params=[WEBHOOK_NAMESPACE, BARE_NAMESPACE], ids=["with-webhook", "without-webhook"])
+def served(
+    request: pytest.FixtureRequest, control_plane: KubeCluster, operator_kubeconfig: Path
+) -> Iterator[Cluster]:
+    """A namespace of the spark-operator, with its mutating webhook, and one without: the
+    operator's pod templates make the driver pods the same in both."""
+    yield from serve(control_plane, operator_kubeconfig, request.param)
+
+
 @pytest.fixture
 def webhooked(control_plane: KubeCluster, operator_kubeconfig: Path) -> Iterator[Cluster]:
-    """The namespace where the spark-operator's webhook completes the driver pods."""
     yield from serve(control_plane, operator_kubeconfig, WEBHOOK_NAMESPACE)
 
 
 @pytest.fixture
-def bare(control_plane: KubeCluster, operator_kubeconfig: Path) -> Iterator[Cluster]:
-    """The namespace the spark-operator's controller serves without its webhook."""
-    yield from serve(control_plane, operator_kubeconfig, BARE_NAMESPACE)
+def without_driver_sa(control_plane: KubeCluster, operator_kubeconfig: Path) -> Iterator[Cluster]:
+    yield from serve(control_plane, operator_kubeconfig, NO_DRIVER_SA_NAMESPACE)
 
 
 def sample_job(cluster: Cluster, **spec: Any) -> str:
@@ -77,9 +89,9 @@ def running_driver(cluster: Cluster, job: str, attempt: int) -> dict[str, Any]:
 
 
 def test_sample_job_succeeds_through_the_real_chain(
-    webhooked: Cluster, spark_chain: SparkChain
+    served: Cluster, spark_chain: SparkChain
 ) -> None:
-    cluster = webhooked
+    cluster = served
     name = sample_job(cluster)
     uid = (cluster.get("hbj", name) or {})["metadata"]["uid"]
     pod = running_driver(cluster, name, 1)
@@ -150,19 +162,18 @@ def test_failing_exit_code_is_retried_as_a_new_attempt(
     assert "AttemptFailed" in cluster.event_reasons(name)
 
 
-def test_submission_failure_fails_the_attempt_within_seconds(bare: Cluster) -> None:
-    """Without the webhook, the driver pod the controller submits lacks the security contexts,
-    and Pod Security refuses it: the application fails with the API server's words, and the
-    attempt fails with them long before startDeadlineSeconds (600 in the sample)."""
-    cluster = bare
-    name = sample_job(cluster, backoffLimit=0)
-    status = cluster.wait_phase(name, "Failed", SUBMIT_TIMEOUT)
-    (attempt,) = status["attempts"]
-    assert attempt["reason"] in ("SubmissionFailed", "SparkApplicationFailed"), attempt
-    assert "violates PodSecurity" in attempt["message"]
-    assert "violates PodSecurity" in status["message"]
-    assert status["reason"] == "BackoffLimitExceeded"
-    assert status["durationSeconds"] < SUBMIT_TIMEOUT
-    assert "AttemptFailed" not in cluster.event_reasons(name)  # no retries with backoffLimit 0
-    assert "BackoffLimitExceeded" in cluster.event_reasons(name)
-    assert cluster.get("sparkapplication", f"{name}-1") is None
+def test_submission_failure_fails_the_attempt_within_seconds(without_driver_sa: Cluster) -> None:
+    """The API server refuses the driver pod (its ServiceAccount does not exist): the
+    spark-operator marks the application failed with spark-submit's output, and the attempt
+    fails with the refusal's own words long before startDeadlineSeconds (600 in the sample)."""
+    cluster = without_driver_sa
+    name = sample_job(cluster, backoffLimit=1)
+    status = cluster.wait_phase(name, "Failed", 2 * SUBMIT_TIMEOUT)
+    assert [a["reason"] for a in status["attempts"]] == ["SparkApplicationFailed"] * 2
+    refusal = 'serviceaccount "helix-spark-driver" not found'
+    assert all(refusal in a["message"] for a in status["attempts"]), status["attempts"]
+    assert status["reason"] == "BackoffLimitExceeded" and refusal in status["message"]
+    assert status["durationSeconds"] < 2 * SUBMIT_TIMEOUT
+    reasons = cluster.event_reasons(name)
+    assert "AttemptFailed" in reasons and "BackoffLimitExceeded" in reasons
+    assert cluster.get("sparkapplication", f"{name}-2") is None

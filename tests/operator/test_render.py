@@ -29,6 +29,13 @@ from tests.operator.helpers import SAMPLES, job_doc
 SETTINGS = Settings(spark_image="registry.example/helix-spark:1", spark_version="4.0.1")
 
 
+def container(spec: dict[str, Any], role: str) -> dict[str, Any]:
+    """The driver's or executors' container in their pod template."""
+    (only,) = spec[role]["template"]["spec"]["containers"]
+    assert only["name"] == f"spark-kubernetes-{role}"
+    return only
+
+
 def render(doc: dict[str, Any], attempt: int = 1) -> dict[str, Any]:
     return render_spark_application(load_job(doc, SETTINGS), attempt)
 
@@ -70,11 +77,11 @@ def test_every_spec_field_reaches_the_application() -> None:
         "fs.s3a.endpoint.region": "eu-west-1",
         "fs.s3a.path.style.access": "false",
     }
-    env = {e["name"]: e for e in spec["driver"]["env"]}
+    env = {e["name"]: e for e in container(spec, "driver")["env"]}
     assert env["TZ"]["value"] == "UTC"
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         assert env[key]["valueFrom"] == {"secretKeyRef": {"name": "lake-creds", "key": key}}
-    assert spec["executor"]["env"] == spec["driver"]["env"]
+    assert container(spec, "executor")["env"] == container(spec, "driver")["env"]
     assert spec["arguments"] == [
         "--job-type", "entity_extraction",
         "--input-path", "s3a://lake/conversations/",
@@ -125,13 +132,18 @@ def test_labels_owner_and_names() -> None:
     ]
 
 
-def test_security_context_is_restricted() -> None:
+def test_security_context_is_restricted_in_the_pod_templates() -> None:
+    """In the templates spark-submit builds the pods from: the spark-operator's controller
+    applies ``podSecurityContext``/``securityContext``/``env`` only through its webhook."""
+    spec = render(job_doc())["spec"]
     for role in ("driver", "executor"):
-        pod = render(job_doc())["spec"][role]
-        assert pod["podSecurityContext"]["runAsNonRoot"] is True
-        assert pod["podSecurityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-        assert pod["securityContext"]["allowPrivilegeEscalation"] is False
-        assert pod["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+        assert not {"podSecurityContext", "securityContext", "env"} & spec[role].keys()
+        pod = spec[role]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        ctx = container(spec, role)["securityContext"]
+        assert ctx["allowPrivilegeEscalation"] is False
+        assert ctx["capabilities"] == {"drop": ["ALL"]}
 
 
 @pytest.mark.parametrize("length", [1, 40, 54, 55, 56, 63])
@@ -165,7 +177,7 @@ def test_hostile_env_and_conf_values_stay_single_list_items(value: str) -> None:
     )
     validate(doc)
     app = render(doc)
-    assert {"name": "NOTE", "value": value} in app["spec"]["driver"]["env"]
+    assert {"name": "NOTE", "value": value} in container(app["spec"], "driver")["env"]
     assert app["spec"]["sparkConf"]["spark.app.note"] == value
     assert all(value not in arg for arg in app["spec"]["arguments"])
     # Survives a YAML round trip unchanged (what kubectl and the API server see).
