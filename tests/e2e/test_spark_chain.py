@@ -143,23 +143,44 @@ def assert_credentials_only_by_reference(container: dict[str, Any]) -> None:
     assert "e2e-secret" not in text and "e2e-key" not in text
 
 
-def test_failing_exit_code_is_retried_as_a_new_attempt(
-    webhooked: Cluster, spark_chain: SparkChain
+@pytest.mark.parametrize(("code", "reason"), [(3, "Error"), (137, "OOMKilled")])
+def test_failing_driver_is_retried_as_a_new_attempt(
+    webhooked: Cluster, spark_chain: SparkChain, code: int, reason: str
 ) -> None:
     cluster = webhooked
     name = sample_job(cluster, backoffLimit=1)
     first = running_driver(cluster, name, 1)
-    spark_chain.finish_driver(cluster.ns, first["metadata"]["name"], 3, reason="Error")
+    spark_chain.finish_driver(cluster.ns, first["metadata"]["name"], code, reason=reason)
 
     second = running_driver(cluster, name, 2)
     assert second["metadata"]["labels"][LABEL_ATTEMPT] == "2"
     spark_chain.finish_driver(cluster.ns, second["metadata"]["name"], 0)
     status = cluster.wait_phase(name, "Succeeded")
     failed, succeeded = status["attempts"]
-    assert (failed["outcome"], failed["exitCode"], failed["reason"]) == ("Failed", 3, "Error")
+    assert (failed["outcome"], failed["exitCode"], failed["reason"]) == ("Failed", code, reason)
     assert succeeded["outcome"] == "Succeeded"
     assert status["result"]["attempt"] == "2"
     assert "AttemptFailed" in cluster.event_reasons(name)
+
+
+def test_suspend_and_delete_cancel_the_real_application(webhooked: Cluster) -> None:
+    cluster = webhooked
+    name = sample_job(cluster)
+    first = running_driver(cluster, name, 1)["metadata"]["name"]
+    cluster.wait_phase(name, "Running")
+    assert cluster.patch_job(name, {"spec": {"suspend": True}}).returncode == 0
+    cluster.wait_phase(name, "Suspended")
+    wait_for(
+        "attempt 1's application gone", lambda: not cluster.get("sparkapplication", f"{name}-1")
+    )
+    wait_for("attempt 1's driver pod gone", lambda: cluster.get("pod", first) is None)
+
+    assert cluster.patch_job(name, {"spec": {"suspend": False}}).returncode == 0
+    second = running_driver(cluster, name, 2)["metadata"]["name"]
+    cluster.wait_phase(name, "Running")
+    cluster.cp.kubectl_ok("delete", "hbj", name, "-n", cluster.ns, "--wait=true", "--timeout=60s")
+    assert cluster.get("sparkapplication", f"{name}-2") is None
+    wait_for("attempt 2's driver pod gone", lambda: cluster.get("pod", second) is None)
 
 
 def test_submission_failure_fails_the_attempt_within_seconds(without_driver_sa: Cluster) -> None:
