@@ -31,7 +31,8 @@ SETTINGS = Settings(spark_image="registry.example/helix-spark:1", spark_version=
 
 def container(spec: dict[str, Any], role: str) -> dict[str, Any]:
     """The driver's or executors' container in their pod template."""
-    (only,) = spec[role]["template"]["spec"]["containers"]
+    containers: list[dict[str, Any]] = spec[role]["template"]["spec"]["containers"]
+    (only,) = containers
     assert only["name"] == f"spark-kubernetes-{role}"
     return only
 
