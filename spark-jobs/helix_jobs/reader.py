@@ -192,6 +192,8 @@ def _read_raw(
     # Lenient-only JSON (single quotes) that json_array_length takes and the parser refuses.
     lead = F.regexp_extract(value, "^[ \\t\\n\\r]*(.)", 1)
     lenient = (lead == "'") | (lead.isin("{", "[") & ~whole_first)
+    # The hot path decides only the kind of reason; the path of a wrong_type or missing_field
+    # is computed for the malformed records alone, after the filter (see ``corrupt``).
     flagged = parsed.withColumn(
         "reason",
         F.when(~F.is_valid_utf8("value"), F.lit(records.NOT_UTF8))
@@ -202,17 +204,9 @@ def _read_raw(
         )
         .when(
             unparsable | wrong_value(record, dataset.schema),
-            F.when(lenient, F.lit(records.NOT_JSON)).otherwise(
-                F.concat(
-                    F.lit(records.WRONG_TYPE + ":"),
-                    wrong_type_path(record, fields, dataset.schema),
-                )
-            ),
+            F.when(lenient, F.lit(records.NOT_JSON)).otherwise(F.lit(records.WRONG_TYPE)),
         )
-        .when(
-            missing_required(record, dataset.schema),
-            F.concat(F.lit(records.MISSING_FIELD + ":"), missing_path(record, dataset.schema)),
-        )
+        .when(missing_required(record, dataset.schema), F.lit(records.MISSING_FIELD))
         .when(_misplaced(record, dataset), F.lit(records.MISPLACED))
         .otherwise(F.lit(None).cast(StringType())),
     )
@@ -222,8 +216,20 @@ def _read_raw(
         F.count(F.lit(1)).alias("rows"),
         F.count("reason").alias("corrupt"),
     )
-    corrupt = observed.where(F.col("reason").isNotNull()).select(
-        "file", "reason", F.col("value").alias("record")
+    kind = F.col("reason")
+    with_path = (
+        F.when(
+            kind == records.WRONG_TYPE,
+            F.concat(kind, F.lit(":"), wrong_type_path(record, fields, dataset.schema)),
+        )
+        .when(
+            kind == records.MISSING_FIELD,
+            F.concat(kind, F.lit(":"), missing_path(record, dataset.schema)),
+        )
+        .otherwise(kind)
+    )
+    corrupt = observed.where(kind.isNotNull()).select(
+        "file", with_path.alias("reason"), F.col("value").alias("record")
     )
     valid = flagged.where(F.col("reason").isNull()).select(*typed(record, dataset.schema))
     return valid, corrupt, stats
