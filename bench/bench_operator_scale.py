@@ -186,7 +186,7 @@ class Bench:
                 app = apps[f"{name(i)}-1"]
                 pod["metadata"]["ownerReferences"] = [{"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
                                                        "name": app["metadata"]["name"], "uid": app["metadata"]["uid"], "controller": True}]  # fmt: skip
-            pod["metadata"]["labels"] |= app["spec"]["driver"]["labels"]
+            pod["metadata"]["labels"] |= app["metadata"]["labels"]
             await self.core.create_namespaced_pod(self.ns, pod)
 
         await bounded([make_pod(i) for i in ids])

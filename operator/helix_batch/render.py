@@ -18,6 +18,7 @@ EXECUTOR_CONTAINER = "spark-kubernetes-executor"
 # A driver pod is named "<app>-driver"; keep it within a DNS label (63).
 MAX_APP_NAME = 63 - len("-driver")
 CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+DRIVER_POD_NAME_CONF = "spark.kubernetes.driver.pod.name"
 SPARK_UID = 185  # the spark user of the official Apache Spark images
 # Where images/spark/Dockerfile puts the entry point of spark-jobs/.
 MAIN_APPLICATION_FILE = "local:///opt/helix/spark-jobs/run_job.py"
@@ -117,7 +118,6 @@ def pod_template(container: str, env: list[dict[str, Any]]) -> dict[str, Any]:
 def render_spark_application(job: Job, attempt: int) -> dict[str, Any]:
     spec = job.spec
     name = app_name(job.name, attempt)
-    labels = pod_labels(job, attempt)
     env = [{"name": k, "value": v} for k, v in spec.env] + [
         {
             "name": key,
@@ -136,7 +136,8 @@ def render_spark_application(job: Job, attempt: int) -> dict[str, Any]:
         "metadata": {
             "name": name,
             "namespace": job.namespace,
-            "labels": dict(labels),
+            # The spark-operator gives them to the driver and executor pods too.
+            "labels": pod_labels(job, attempt),
             "ownerReferences": [owner_reference(job)],
         },
         "spec": {
@@ -147,20 +148,20 @@ def render_spark_application(job: Job, attempt: int) -> dict[str, Any]:
             "imagePullPolicy": "IfNotPresent",
             "mainApplicationFile": MAIN_APPLICATION_FILE,
             "arguments": job_arguments(spec),
-            # Our own settings come last: a user's conf cannot rename the driver pod.
-            "sparkConf": {**spec.conf, "spark.kubernetes.driver.pod.name": name + "-driver"},
+            # The driver pod's name is driver.podName alone: the spark-operator would take a
+            # name from the conf, so a user's conf cannot give one.
+            "sparkConf": {k: v for k, v in spec.conf.items() if k != DRIVER_POD_NAME_CONF},
             "hadoopConf": hadoop_conf,
             # The operator owns retries: each one is a new attempt with new names.
             "restartPolicy": {"type": "Never"},
             "driver": {
-                "labels": labels,
+                "podName": driver_pod_name(job.name, attempt),
                 "template": pod_template(DRIVER_CONTAINER, env),
                 "cores": spec.driver.cores,
                 "memory": spec.driver.memory,
                 "serviceAccount": spec.service_account,
             },
             "executor": {
-                "labels": labels,
                 "template": pod_template(EXECUTOR_CONTAINER, env),
                 "cores": spec.executor.cores,
                 "memory": spec.executor.memory,

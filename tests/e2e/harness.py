@@ -230,7 +230,7 @@ class Cluster:
             f"SparkApplication {app_name}", lambda: self.get("sparkapplication", app_name)
         )
         spec = app["spec"]
-        pod_name: str = spec["sparkConf"]["spark.kubernetes.driver.pod.name"]
+        pod_name: str = spec["driver"]["podName"]
         if self.spark_operator_is_real:
             wait_for(
                 f"the spark-operator's driver pod {pod_name}",
@@ -245,7 +245,7 @@ class Cluster:
                 "name": pod_name,
                 "namespace": self.ns,
                 "labels": {
-                    **spec["driver"]["labels"],
+                    **app["metadata"]["labels"],
                     "spark-role": "driver",
                     "sparkoperator.k8s.io/app-name": app_name,
                     "sparkoperator.k8s.io/launched-by-spark-operator": "true",

@@ -72,7 +72,7 @@ def test_every_spec_field_reaches_the_application() -> None:
     assert spec["executor"]["cores"] == 4 and spec["executor"]["memory"] == "8g"
     assert spec["executor"]["instances"] == 6
     assert spec["sparkConf"]["spark.sql.shuffle.partitions"] == "64"
-    assert spec["sparkConf"]["spark.kubernetes.driver.pod.name"] == "entities-jan-1-driver"
+    assert spec["driver"]["podName"] == "entities-jan-1-driver"
     assert spec["hadoopConf"] == {
         "fs.s3a.endpoint": "http://minio:9000",
         "fs.s3a.endpoint.region": "eu-west-1",
@@ -104,23 +104,20 @@ def test_defaults_come_from_settings() -> None:
 
 
 def test_user_conf_cannot_rename_the_driver_pod() -> None:
-    doc = job_doc(spark={"conf": {"spark.kubernetes.driver.pod.name": "elsewhere"}})
-    assert (
-        render(doc)["spec"]["sparkConf"]["spark.kubernetes.driver.pod.name"]
-        == "entities-jan-1-driver"
-    )
+    """The spark-operator names the driver pod after driver.podName, else after this conf."""
+    doc = job_doc(spark={"conf": {"spark.kubernetes.driver.pod.name": "x", "spark.a": "b"}})
+    spec = render(doc)["spec"]
+    assert spec["driver"]["podName"] == "entities-jan-1-driver"
+    assert spec["sparkConf"] == {"spark.a": "b"}
 
 
 def test_labels_owner_and_names() -> None:
     app = render(job_doc(), attempt=3)
     assert app["metadata"]["name"] == "entities-jan-3"
     expected = {LABEL_JOB: "entities-jan", LABEL_JOB_UID: "uid-1", LABEL_ATTEMPT: "3"}
-    for labels in (
-        app["metadata"]["labels"],
-        app["spec"]["driver"]["labels"],
-        app["spec"]["executor"]["labels"],
-    ):
-        assert expected.items() <= labels.items()
+    # Once: the spark-operator labels the driver and executor pods with the application's own.
+    assert expected.items() <= app["metadata"]["labels"].items()
+    assert "labels" not in app["spec"]["driver"] and "labels" not in app["spec"]["executor"]
     assert app["metadata"]["ownerReferences"] == [
         {
             "apiVersion": "batch.helixagent.io/v1alpha1",
