@@ -10,9 +10,6 @@ they are the table's (the verdicts it states, not the code's).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +18,9 @@ import pytest
 
 from helix_batch.lake.compaction import compact_day
 from helix_batch.lake.storage import open_storage
-from helix_jobs import layout, session
+from helix_jobs import layout
 from tests.fixtures.s3 import S3Server
+from tests.jobs.submit import spark_submit
 from tests.jobs.test_validity import CONV, DAY, TABLE
 from tests.lake.helpers import conversation
 
@@ -45,27 +43,9 @@ def record(i: int) -> dict[str, Any]:
     return base
 
 
-def spark_submit(s3: S3Server, bucket: str, output: str, log: Path) -> dict[str, Any]:
-    env = {
-        **os.environ,
-        **s3.env(),
-        "PYSPARK_PYTHON": sys.executable,
-        "PYSPARK_DRIVER_PYTHON": sys.executable,
-        "HELIX_TERMINATION_LOG": str(log),
-    }
-    command = [
-        str(Path(sys.executable).parent / "spark-submit"), "--master", "local[2]",
-        "--conf", "spark.sql.shuffle.partitions=4",
-        "--packages", str(session.s3a_packages(session.jars_dir())),
-        str(ROOT / "spark-jobs" / "run_job.py"),
-        "--job-type", "entity_extraction",
-        "--input-path", f"s3a://{bucket}/{CONV.name}/",
-        "--output-path", f"s3a://{bucket}/{output}/",
-        "--start-date", DAY.isoformat(), "--end-date", DAY.isoformat(),
-    ]  # fmt: skip
-    done = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=600, check=False
-    )
+def run_job(s3: S3Server, bucket: str, output: str, log: Path) -> dict[str, Any]:
+    uris = f"s3a://{bucket}/{CONV.name}/", f"s3a://{bucket}/{output}/"
+    done = spark_submit(s3, "entity_extraction", *uris, DAY, DAY, log)
     assert done.returncode == 0, done.stderr[-4000:]
     result: dict[str, Any] = json.loads(log.read_text())
     return result
@@ -113,7 +93,7 @@ def test_a_day_gives_the_same_results_before_and_after_its_compaction_on_s3(
     malformed = {n: v for n, v in stated.items() if v is not None}
     assert "" not in malformed and any(v == "empty" for v in malformed.values())
 
-    before = spark_submit(s3_server, bucket, "analytics/before", tmp_path / "log-before")
+    before = run_job(s3_server, bucket, "analytics/before", tmp_path / "log-before")
     report = compact_day(open_storage(f"s3://{bucket}"), CONV, DAY)
     assert (report.action, report.records, report.quarantined) == (
         "compacted",
@@ -122,7 +102,7 @@ def test_a_day_gives_the_same_results_before_and_after_its_compaction_on_s3(
     )
     raw_left = client.list_objects_v2(Bucket=bucket, Prefix=f"{folder}/{CONV.file_prefix}")
     assert raw_left.get("KeyCount", 0) == 0  # the job reads only compacted files now
-    after = spark_submit(s3_server, bucket, "analytics/after", tmp_path / "log-after")
+    after = run_job(s3_server, bucket, "analytics/after", tmp_path / "log-after")
 
     counts = ("processedRows", "outputRows", "corruptRecords", "entitiesExtracted", "daysRead")
     assert {k: after[k] for k in counts} == {k: before[k] for k in counts}

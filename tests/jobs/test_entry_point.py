@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from helix_jobs import main, session
+from helix_jobs import main
 from tests.fixtures.s3 import S3Server
 from tests.jobs import expected
 from tests.jobs.lake import END, START, Lake
+from tests.jobs.submit import spark_submit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,26 +63,10 @@ def test_spark_submit_runs_a_job_on_s3(s3_server: S3Server, lake: Lake, tmp_path
                 Bucket=bucket, Key=path.relative_to(lake.root).as_posix(), Body=path.read_bytes()
             )
     log = tmp_path / "termination-log"
-    env = {
-        **os.environ,
-        **s3_server.env(),
-        "PYSPARK_PYTHON": sys.executable,
-        "PYSPARK_DRIVER_PYTHON": sys.executable,
-        "HELIX_TERMINATION_LOG": str(log),
-    }
-    command = [
-        str(Path(sys.executable).parent / "spark-submit"), "--master", "local[2]",
-        "--conf", "spark.sql.shuffle.partitions=4",
-        "--packages", str(session.s3a_packages(session.jars_dir())),
-        str(ROOT / "spark-jobs" / "run_job.py"),
-        "--job-type", "debate_analysis",
-        "--input-path", f"s3a://{bucket}/debates/",
-        "--output-path", f"s3a://{bucket}/analytics/debates/",
-        "--start-date", START.isoformat(), "--end-date", END.isoformat(),
-    ]  # fmt: skip
-    done = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=600, check=False
-    )
+    done = spark_submit(
+        s3_server, "debate_analysis", f"s3a://{bucket}/debates/",
+        f"s3a://{bucket}/analytics/debates/", START, END, log,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
     assert s3_server.secret_key not in done.stdout + done.stderr
 
