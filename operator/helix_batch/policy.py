@@ -297,6 +297,7 @@ def memory_bytes(size: str) -> int | None:
     return int(digits) * unit
 
 
+@lru_cache(maxsize=256)  # jobs share a few images
 def image_repository(image: str) -> str:
     """The image without its tag or digest (``host:5000/a/b:1.0@sha256:…`` → ``host:5000/a/b``)."""
     name = image.partition("@")[0]

@@ -35,14 +35,6 @@ class Location(NamedTuple):
             return "file:///" + "/".join(self.segments)
         return f"s3://{self.bucket}/" + "/".join(self.segments)
 
-    def within(self, other: Location) -> bool:
-        """Equal to ``other`` or below it."""
-        return (
-            self.scheme == other.scheme
-            and self.bucket == other.bucket
-            and self.segments[: len(other.segments)] == other.segments
-        )
-
 
 @lru_cache(maxsize=1024)  # jobs share their inputs: the operator checks each job's
 def locate(uri: str) -> Location:
@@ -89,19 +81,18 @@ def output_conflict(input_uri: str, output_uri: str) -> str | None:
         return str(error)
     if not target.segments:
         return f"output {output_uri} is the root of {target.scheme}://{target.bucket}"
-    if target.within(source):
-        where = "is" if target == source else "lies inside"
+    if target.scheme != source.scheme or target.bucket != source.bucket:
+        return None
+    inside, outside = target.segments, source.segments
+    shared = min(len(inside), len(outside))
+    if inside[:shared] == outside[:shared]:
+        if len(inside) < len(outside):
+            return f"output {output_uri} contains the input dataset {source}"
+        where = "is" if inside == outside else "lies inside"
         return f"output {output_uri} {where} the input dataset {source}"
-    if source.within(target):
-        return f"output {output_uri} contains the input dataset {source}"
-    # Above the input was refused already: what is left is a folder next to it or below.
-    depth = len(source.segments) - 1
-    if (
-        target.scheme == source.scheme
-        and target.bucket == source.bucket
-        and target.segments[:depth] == source.segments[:depth]
-        and target.segments[depth] in RESERVED
-    ):
-        reserved = Location(source.scheme, source.bucket, target.segments[: depth + 1])
+    # What is left is a folder next to the input or below one: the lake root's reserved ones.
+    depth = len(outside) - 1
+    if inside[:depth] == outside[:depth] and inside[depth] in RESERVED:
+        reserved = Location(source.scheme, source.bucket, inside[: depth + 1])
         return f"output {output_uri} overlaps the lake's reserved folder {reserved}"
     return None
