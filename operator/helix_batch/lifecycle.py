@@ -403,11 +403,11 @@ def not_submitted(
     return Decision(d.status, d.actions)
 
 
-def refuse_unreadable(
+def refuse_invalid(
     status: Mapping[str, Any], generation: int, now: datetime, message: str
 ) -> Decision:
-    """A job whose spec cannot be read at all fails with reason InvalidSpec (no deadline:
-    not even its TTL can be read)."""
+    """A job whose spec cannot be read, checked or rendered fails with reason InvalidSpec (no
+    deadline: its TTL may be unreadable too)."""
     d = _Status(dict(status), now, generation)
     if d.phase not in TERMINAL:
         d.status.pop("nextAttemptTime", None)

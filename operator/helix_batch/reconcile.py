@@ -28,7 +28,7 @@ from helix_batch.lifecycle import (
     not_submitted,
     observe_app,
     observe_driver,
-    refuse_unreadable,
+    refuse_invalid,
 )
 from helix_batch.render import LABEL_PHASE, app_name, driver_pod_name, render_spark_application
 from helix_batch.settings import Settings
@@ -86,7 +86,7 @@ async def _once(
     try:
         job = load_job(body, settings, check=False)
     except SpecError as error:
-        return await _unreadable(api, body, status, now, emit, relabel, deleting, str(error))
+        return await _invalid(api, body, status, now, emit, relabel, deleting, str(error))
     attempt = int(status.get("attempt") or 0)
     app: App | None = None
     driver = None
@@ -117,7 +117,7 @@ async def _once(
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         # A spec the CRD of its day let through, of which no SparkApplication can be made.
         problem = f"spec: cannot be checked and rendered: {error!r}"
-        return await _unreadable(api, body, status, now, emit, relabel, deleting, problem)
+        return await _invalid(api, body, status, now, emit, relabel, deleting, problem)
     # Create before recording: a crash in between leaves an app that the next run adopts.
     try:
         for action in decision.actions:
@@ -132,10 +132,9 @@ async def _once(
         raise
     except Invalid as refused:
         problem = f"spec: the API server refused its SparkApplication: {refused}"
-        return await _unreadable(api, body, status, now, emit, relabel, deleting, problem)
+        return await _invalid(api, body, status, now, emit, relabel, deleting, problem)
     if deleting:
-        for other in await api.list_apps(job.namespace, job.uid):
-            await api.delete_app(job.namespace, other)
+        await _delete_apps_of(api, job.namespace, job.uid)
 
     await _record(api, body, status, decision, emit, relabel, deleting)
     old_phase, new_phase = status.get("phase"), decision.status.get("phase")
@@ -147,7 +146,7 @@ async def _once(
     return decision
 
 
-async def _unreadable(
+async def _invalid(
     api: ClusterApi,
     body: Mapping[str, Any],
     status: Mapping[str, Any],
@@ -157,19 +156,19 @@ async def _unreadable(
     deleting: bool,
     problem: str,
 ) -> Decision:
-    """A job whose spec cannot be read fails (InvalidSpec) and is cancelled by its uid label and
-    its status, never by its spec, so that deleting it never depends on reading it."""
+    """A job whose spec cannot be read, checked or rendered fails (InvalidSpec) and is cancelled
+    by its uid label and its status, never by its spec, so that deleting it never depends on
+    reading it."""
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     if deleting or status.get("phase") not in TERMINAL:
-        for app in await api.list_apps(namespace, meta["uid"]):
-            await api.delete_app(namespace, app)
+        await _delete_apps_of(api, namespace, meta["uid"])
         attempt = int(status.get("attempt") or 0)
         if attempt:
             await api.delete_pod(namespace, driver_pod_name(name, attempt))
     if deleting:
         return Decision(dict(status))
-    decision = refuse_unreadable(status, int(meta.get("generation") or 1), now, problem)
+    decision = refuse_invalid(status, int(meta.get("generation") or 1), now, problem)
     await _record(api, body, status, decision, emit, relabel, deleting)
     return decision
 
@@ -208,6 +207,12 @@ def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any
             value = merge_patch(before, value)
         patch[key] = value
     return patch
+
+
+async def _delete_apps_of(api: ClusterApi, namespace: str, job_uid: str) -> None:
+    """Every attempt's SparkApplication of a job, found by its job-uid label."""
+    for app in await api.list_apps(namespace, job_uid):
+        await api.delete_app(namespace, app)
 
 
 async def _delete_attempt(api: ClusterApi, job: Job, attempt: int) -> None:

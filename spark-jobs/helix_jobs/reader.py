@@ -21,7 +21,7 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
-from helix_jobs import layout, records
+from helix_jobs import layout, records, uris
 from helix_jobs.hadoop_fs import FileSystem
 from helix_jobs.spark_schema import (
     missing_path,
@@ -35,7 +35,6 @@ from helix_jobs.spark_schema import (
 
 CORRUPT_COLUMN = "_corrupt_record"
 CORRUPT_DIR = "_corrupt"
-QUARANTINE_DIR = "_quarantine"  # next to the datasets, as the lake library writes it
 _JSON_OPTIONS = {
     "mode": "PERMISSIVE",
     "columnNameOfCorruptRecord": CORRUPT_COLUMN,
@@ -147,7 +146,7 @@ def _quarantined(
     """The files compaction moved to <lake>/_quarantine/<dataset>/<day>/, with the reason it
     recorded (its text up to the first ": ")."""
     lake = root.rstrip("/").rsplit("/", 1)[0]
-    folder = join(lake, QUARANTINE_DIR, dataset.name, layout.day_path(day))
+    folder = join(lake, uris.QUARANTINE, dataset.name, layout.day_path(day))
     found = manifest.extra.get("quarantined") or {}
     return [(join(folder, name), str(why).split(": ", 1)[0]) for name, why in sorted(found.items())]
 
