@@ -202,7 +202,7 @@ def _arguments() -> argparse.ArgumentParser:
         "arguments: it reads the Kubernetes configuration (in-cluster, or KUBECONFIG) and the "
         "environment variables below, elects a leader through the Lease "
         f"{LEASE_NAME} in POD_NAMESPACE, and serves /metrics, /healthz and /readyz.",
-        epilog="settings (environment variable, default; see README.md):\n"
+        epilog="settings (environment variable, default; see docs/reference.md):\n"
         + "\n".join(settings)
         + f"\n  {LOG_LEVEL:<38} INFO"
         + f"\n  {'POD_NAMESPACE':<38} the one namespace of HELIX_NAMESPACES, if only one"

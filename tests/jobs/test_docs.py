@@ -12,7 +12,7 @@ from pathlib import Path
 from helix_jobs import layout, records
 
 ROOT = Path(__file__).resolve().parents[2]
-READMES = (ROOT / "README.md", ROOT / "spark-jobs" / "README.md")
+READMES = (ROOT / "docs" / "records.md", ROOT / "spark-jobs" / "README.md")
 BEGIN = "<!-- records:begin (generated from spark-jobs/helix_jobs/records.py, tests/jobs/test_docs.py) -->"
 END = "<!-- records:end -->"
 
