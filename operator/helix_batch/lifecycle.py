@@ -442,18 +442,7 @@ class _Status:
             self.actions.append(Emit("Warning" if warning else "Normal", reason, message))
 
     def condition(self, kind: str, value: bool, reason: str, message: str) -> None:
-        conditions: list[dict[str, Any]] = [dict(c) for c in self.status.get("conditions") or ()]
-        text = "True" if value else "False"
-        current = next((c for c in conditions if c["type"] == kind), None)
-        if current is None:
-            current = {"type": kind}
-            conditions.append(current)
-        if current.get("status") != text:
-            current["lastTransitionTime"] = format_time(self.now)
-        current.update(
-            status=text, reason=reason, message=message, observedGeneration=self.generation
-        )
-        self.status["conditions"] = conditions
+        set_condition(self.status, kind, value, reason, message, self.now, self.generation)
 
     def finish(self, phase: str, reason: str, message: str) -> None:
         self.status["completionTime"] = format_time(self.now)
@@ -548,6 +537,28 @@ class _Draft(_Status):
                 f"(backoffLimit={limit})",
             )
         return self.result()
+
+
+def set_condition(
+    status: dict[str, Any],
+    kind: str,
+    value: bool,
+    reason: str,
+    message: str,
+    now: datetime,
+    generation: int,
+) -> None:
+    """Set one Kubernetes-style condition of ``status``."""
+    conditions: list[dict[str, Any]] = [dict(c) for c in status.get("conditions") or ()]
+    text = "True" if value else "False"
+    current = next((c for c in conditions if c["type"] == kind), None)
+    if current is None:
+        current = {"type": kind}
+        conditions.append(current)
+    if current.get("status") != text:
+        current["lastTransitionTime"] = format_time(now)
+    current.update(status=text, reason=reason, message=message, observedGeneration=generation)
+    status["conditions"] = conditions
 
 
 def format_time(moment: datetime) -> str:

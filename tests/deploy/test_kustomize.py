@@ -211,8 +211,10 @@ def test_samples_kustomization_lists_every_sample() -> None:
     samples = MANIFESTS / "samples"
     files = {p.name for p in samples.glob("*.yaml")} - {"kustomization.yaml"}
     docs = render("samples")
-    assert len(docs) == len(files) == 5
-    assert {d["spec"]["type"] for d in docs} == {
+    assert len(docs) == len(files) == 6
+    schedules = [d for d in docs if d["kind"] == "HelixBatchSchedule"]
+    assert len(schedules) == 1
+    assert {d["spec"]["type"] for d in docs if d["kind"] == "HelixBatchJob"} == {
         "EntityExtraction",
         "RelationshipMining",
         "TopicModeling",

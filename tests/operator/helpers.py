@@ -10,11 +10,13 @@ from typing import Any
 from helix_batch.render import DRIVER_CONTAINER, LABEL_ATTEMPT, LABEL_JOB
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
-SAMPLES = sorted(
+_SAMPLE_FILES = sorted(
     p
     for p in (Path(__file__).parents[2] / "manifests" / "samples").glob("*.yaml")
     if p.name != "kustomization.yaml"
 )
+SAMPLES = [p for p in _SAMPLE_FILES if "\nkind: HelixBatchJob\n" in p.read_text()]
+SCHEDULE_SAMPLES = [p for p in _SAMPLE_FILES if "\nkind: HelixBatchSchedule\n" in p.read_text()]
 
 
 def at(seconds: float) -> datetime:
