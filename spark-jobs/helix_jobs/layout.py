@@ -82,17 +82,18 @@ def descend(
     level = len(parent)
     lo = (start.year, start.month, start.day)[: level + 1]
     hi = (end.year, end.month, end.day)[: level + 1]
-    found = []
+    found = set()  # a set: S3 can list an object and a folder of the same name
     for name in names:
         match = _LEVELS[level].fullmatch(name)
         if match:
             key = (*parent, int(match[1]))
             if lo <= key <= hi and _real(key):
-                found.append((name, key))
+                found.add((name, key))
     return sorted(found, key=lambda pair: pair[1])
 
 
 def _real(key: Partition) -> bool:
+    """A year of 1..9999, a month of 1..12, or a day of its month."""
     try:
         date(*key, *(1,) * (3 - len(key)))
     except ValueError:

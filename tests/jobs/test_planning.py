@@ -52,6 +52,7 @@ TABLE: list[tuple[str, layout.Partition, list[str], date, date, list[str]]] = [
     ("the next year partly in range", (2027,), ["month=01", "month=02", "month=03"], D(2026, 3, 15), D(2027, 2, 10), ["month=01", "month=02"]),
     ("end before start", (), ["year=2026"], D(2026, 2, 1), D(2026, 1, 1), []),
     ("everything, unsorted", (), ["year=2026", "year=1999", "year=2101", "year=2000", "year=2100"], *EVERYTHING, ["year=2000", "year=2026", "year=2100"]),
+    ("a name listed twice (an object and a folder on S3)", (), ["year=2026", "year=2026"], *EVERYTHING, ["year=2026"]),
     ("invalid years", (), ["year=2026x", "year=26", "year=02026", "year=0000", "_temporary", "year=2026.json", "year=\u0662\u0660\u0662\u0666", "year=2026"], *EVERYTHING, ["year=2026"]),
     ("invalid months", (2026,), ["month=13", "month=00", "month=1", "month=001", "year=2026", "month=12"], *EVERYTHING, ["month=12"]),
     ("invalid days", (2026, 4), ["day=31", "day=00", "day=1", "day=30", "month=04", "_SUCCESS"], *EVERYTHING, ["day=30"]),
