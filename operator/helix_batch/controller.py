@@ -22,6 +22,7 @@ from helix_batch.job_cache import JobCache
 from helix_batch.kube import JobKey, KubeApi, SparkCrdMissing
 from helix_batch.phase_label import PhaseLabels
 from helix_batch.reconcile import reconcile
+from helix_batch.schedules import Schedules
 from helix_batch.settings import Settings
 from helix_batch.workqueue import WorkQueue
 
@@ -48,6 +49,7 @@ class Controller:
         self.jobs = JobCache()  # fed by kopf's watch (handlers.py)
         metrics.count_jobs_from(self.jobs.by_phase)
         self.pods = DriverPods(api_client, self.queue.add)
+        self.schedules = Schedules(self.api, settings, now, self.events.emit)
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -56,6 +58,7 @@ class Controller:
         ]
         work += [self.queue.release_due(), self.events.post_forever(), *self.labels.work()]
         work += [self._serve() for _ in range(self.settings.workers)]
+        work += self.schedules.work()
         self._tasks = [asyncio.create_task(w) for w in work]
 
     async def stop(self) -> None:

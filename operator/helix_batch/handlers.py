@@ -1,6 +1,7 @@
 """kopf wiring: job changes and deletions are triggers for the controller's reconcile, and every
 job event refreshes its cache of waiting jobs; driver pods and deadlines reach it through its
-own work queue (controller.py)."""
+own work queue (controller.py). Every schedule event, and every event of a schedule's run, is a
+trigger of that schedule's reconcile (schedules.py)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from typing import Any
 import kopf
 
 from helix_batch.controller import Controller
-from helix_batch.kube import GROUP, PLURAL, VERSION, connect
+from helix_batch.kube import GROUP, PLURAL, SCHEDULE_PLURAL, VERSION, connect
 from helix_batch.settings import Settings
 
 log = logging.getLogger(__name__)
 SETTINGS = Settings.from_env()
 CACHE_HANDLER = "job-cache"
+SCHEDULE_HANDLER = "schedules"
 _controller: Controller | None = None
 
 
@@ -86,13 +88,24 @@ async def changed(namespace: str | None, name: str, **_: Any) -> None:
 @kopf.on.event(GROUP, VERSION, PLURAL, id=CACHE_HANDLER)
 async def observed(event: kopf.RawEvent, **_: Any) -> None:
     _running().jobs.observe(event.get("type"), event["object"])
+    _running().schedules.observe_job(event["object"])
+
+
+@kopf.on.event(GROUP, VERSION, SCHEDULE_PLURAL, id=SCHEDULE_HANDLER)
+async def schedule_observed(event: kopf.RawEvent, **_: Any) -> None:
+    """Schedules need no finalizer and no diff: every event is a trigger of one reconcile."""
+    _running().schedules.observe(event.get("type"), event["object"])
 
 
 class _QuietCache(logging.Filter):
-    """kopf logs each handler's success at INFO: for the cache that is a line per job event."""
+    """kopf logs each handler's success at INFO: for the event handlers, a line per event."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(f"Handler {CACHE_HANDLER!r} succeeded")
+        message = record.getMessage()
+        return not any(
+            message.startswith(f"Handler {h!r} succeeded")
+            for h in (CACHE_HANDLER, SCHEDULE_HANDLER)
+        )
 
 
 logging.getLogger("kopf.objects").addFilter(_QuietCache())

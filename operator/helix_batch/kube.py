@@ -19,6 +19,7 @@ from helix_batch.render import LABEL_JOB_UID
 GROUP = "batch.helixagent.io"
 VERSION = "v1alpha1"
 PLURAL = "helixbatchjobs"
+SCHEDULE_PLURAL = "helixbatchschedules"
 SPARK_GROUP = "sparkoperator.k8s.io"
 SPARK_VERSION = "v1beta2"
 SPARK_PLURAL = "sparkapplications"
@@ -170,6 +171,57 @@ class KubeApi:
                 body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)),
             )  # fmt: skip
         except ApiException as err:
+            if not _missing(err):
+                raise
+
+    async def create_job(self, body: Mapping[str, Any]) -> bool:
+        """Create-only: False if a job of that name exists (another replica, or this one before
+        a restart, made it). Invalid if the API server refuses it."""
+        try:
+            await raw(self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, body["metadata"]["namespace"], PLURAL, dict(body),
+                _preload_content=False,
+            ))  # fmt: skip
+        except ApiException as err:
+            if err.status == 409:
+                return False
+            if err.status == 422:
+                raise Invalid(_status_message(err)) from None
+            raise
+        return True
+
+    async def list_jobs(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        found = await raw(self.custom.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, label_selector=selector, _preload_content=False,
+        ))  # fmt: skip
+        items: list[dict[str, Any]] = json.loads(found)["items"]
+        return items
+
+    async def get_schedule(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            found = await raw(self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, SCHEDULE_PLURAL, name, _preload_content=False,
+            ))  # fmt: skip
+        except ApiException as err:
+            if _missing(err):
+                return None
+            raise
+        schedule: dict[str, Any] = json.loads(found)
+        return schedule
+
+    async def patch_schedule_status(
+        self, namespace: str, name: str, resource_version: str, status: Mapping[str, Any]
+    ) -> None:
+        """A JSON merge patch of status, refused (Conflict) if the schedule changed."""
+        body = {"metadata": {"resourceVersion": resource_version}, "status": dict(status)}
+        try:
+            await raw(self.custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
+                GROUP, VERSION, namespace, SCHEDULE_PLURAL, name, body,
+                _content_type="application/merge-patch+json", _preload_content=False,
+            ))  # fmt: skip
+        except ApiException as err:
+            if err.status == 409:
+                raise Conflict(name) from None
             if not _missing(err):
                 raise
 

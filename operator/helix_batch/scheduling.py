@@ -23,7 +23,6 @@ from helix_batch.schedule_crd import DEFAULT_END_OFFSET_DAYS
 from helix_batch.spec import API_VERSION, KIND
 
 SCHEDULE_KIND = "HelixBatchSchedule"
-SCHEDULE_PLURAL = "helixbatchschedules"
 # On each run: the schedule that made it (listing them), and its scheduled time.
 LABEL_SCHEDULE = f"{GROUP}/schedule"
 ANNOTATION_SCHEDULED_TIME = f"{GROUP}/scheduled-time"
