@@ -247,7 +247,8 @@ def decide(
     else:
         _ready(d, schedule.generation, now, True, "Scheduled", f"{spec.cron} ({spec.time_zone})")
         candidate = latest_time(spec, now)
-        if candidate is not None and candidate > last:
+        # A time skipped past its deadline is not looked at (and warned about) again.
+        if candidate is not None and candidate > max([last, *_time(status, "lastMissedTime")]):
             waiting = _start(d, schedule, candidate, active, now)
             last = d.create or last
     d.due = None if spec.suspend else next_time(spec, now)
@@ -272,6 +273,7 @@ def _start(
                  f"run {name} (due {format_time(scheduled)}) did not start within "
                  f"startingDeadlineSeconds={deadline}; skipped")
         )  # fmt: skip
+        d.status["lastMissedTime"] = format_time(scheduled)
         return ""
     if active and spec.concurrency_policy == "Forbid":
         # The end of the active run brings the schedule back here.

@@ -296,6 +296,14 @@ def test_missed_deadline_is_a_warning() -> None:
     )  # fmt: skip
     assert reasons(d) == ["MissedSchedule"]
     assert "nightly-20261129-0200" in d.events[0].message
+    assert d.status["lastMissedTime"] == "2026-11-29T02:00:00Z"
+    assert d.status["lastScheduleTime"] == "2026-11-27T02:00:00Z"  # no run was created
+    # Looked at again (a run's event, a restart): said once.
+    again = decide(schedule(startingDeadlineSeconds=60), [], d.status, utc("2026-11-29T02:06:00Z"))
+    assert again.events == [] and again.create is None
+    # The next time runs as usual.
+    nxt = decide(schedule(startingDeadlineSeconds=60), [], d.status, utc("2026-11-30T02:00:01Z"))
+    assert created(nxt) == "2026-11-30T02:00:00Z"
 
 
 def test_a_refused_template_creates_nothing_and_warns_once() -> None:
