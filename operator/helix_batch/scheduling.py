@@ -322,13 +322,15 @@ def _observe(
             "reason": latest.reason,
             "message": latest.message,
         }
+    # Kept when the run that set it is gone (history limits).
     successes = [r.completion for r in runs if r.phase == "Succeeded" and r.completion]
-    _set_time(status, "lastSuccessfulTime", max([*successes, *_time(status, "lastSuccessfulTime")], default=None))  # fmt: skip
+    successes += _time(status, "lastSuccessfulTime")
+    _set_time(status, "lastSuccessfulTime", max(successes, default=None))
     if active:
-        names = ", ".join(r.name for r in active) + waiting
-        set_condition(status, "Active", True, "RunActive", names, now, schedule.generation)
+        reason, message = "RunActive", ", ".join(r.name for r in active) + waiting
     else:
-        set_condition(status, "Active", False, "NoActiveRun", "no run is active", now, schedule.generation)  # fmt: skip
+        reason, message = "NoActiveRun", "no run is active"
+    set_condition(status, "Active", bool(active), reason, message, now, schedule.generation)
 
 
 def _ready(
