@@ -25,6 +25,16 @@ SUBMIT_TO_RUNNING_SECONDS = Histogram(
     "From creating an attempt's SparkApplication to its driver running",
     buckets=(1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
 )
+SCHEDULED_RUNS = Counter(
+    "helix_schedule_runs_total",
+    "Scheduled times of HelixBatchSchedules: created (a run) or skipped (past its deadline)",
+    ["outcome"],
+)
+SCHEDULE_DELAY_SECONDS = Histogram(
+    "helix_schedule_delay_seconds",
+    "From a run's scheduled time to its creation",
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 300, 3600),
+)
 
 # The operator's work queue, named as client-go names its workqueue metrics.
 QUEUE_DEPTH = Gauge("workqueue_depth", "Keys waiting for a worker", ["name"])

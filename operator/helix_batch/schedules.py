@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any
 
-from helix_batch import policy
+from helix_batch import metrics, policy
 from helix_batch.kube import Conflict, Invalid, JobKey, KubeApi
 from helix_batch.reconcile import EventSink, merge_patch
 from helix_batch.scheduling import (
@@ -100,11 +100,15 @@ async def _once(
         try:
             if await api.create_job(job):
                 emit(body, "Normal", "RunCreated", f"created {job['metadata']['name']}")
+                metrics.SCHEDULED_RUNS.labels("created").inc()
+                metrics.SCHEDULE_DELAY_SECONDS.observe((now - decision.create).total_seconds())
         except Invalid as refused:  # what the CRD of the API server refuses, beyond ours
             problem = ("InvalidTemplate", f"the API server refused the run: {refused}")
             decision = decide(schedule, runs, status, now, problem)
     # After creating: a crash in between leaves a run that the next reconcile counts.
     await _record(api, body, status, decision, emit)
+    if decision.status.get("lastMissedTime") != status.get("lastMissedTime"):
+        metrics.SCHEDULED_RUNS.labels("skipped").inc()
     return decision
 
 

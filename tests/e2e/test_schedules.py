@@ -6,14 +6,21 @@ for the runs, as in test_operator.py."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes_asyncio import client, config
+from prometheus_client.parser import text_string_to_metric_families
 
+from helix_batch.kube import KubeApi
 from helix_batch.lifecycle import parse_time
+from helix_batch.schedules import reconcile_schedule
+from helix_batch.scheduling import load_schedule, render_run
+from helix_batch.settings import Settings
 from tests.deploy.argocd import HELIXBATCHSCHEDULE, health
 from tests.e2e.controlplane import ControlPlane, KubeCluster
 from tests.e2e.harness import SCHEDULE_GRANTS, Cluster, Operator, terminated_state, wait_for
@@ -165,6 +172,17 @@ def test_runs_at_the_minute_with_dates_forbid_history_and_a_restart(
         assert "nextScheduleTime" not in status
         assert argocd_health(cluster, "every-minute")[0] == "Suspended"
         assert {"RunCreated"} <= set(cluster.event_reasons("every-minute"))
+        scraped = operator.probe("/metrics")
+        assert scraped is not None
+        counts = {
+            sample.labels["outcome"]: sample.value
+            for family in text_string_to_metric_families(scraped[1])
+            if family.name == "helix_schedule_runs"
+            for sample in family.samples
+            if sample.name == "helix_schedule_runs_total"
+        }
+        # This operator (the restarted one) made the missed run and skipped the deadline's.
+        assert counts.get("created", 0) >= 1 and counts.get("skipped", 0) >= 1, counts
     finally:
         operator.stop()
         assert "Forbidden" not in operator.log(), operator.log()[-3000:]
@@ -226,6 +244,40 @@ def test_the_api_server_refuses_invalid_schedules(
     doc["spec"]["jobTemplate"]["spec"].update(change.get("template", {}))
     result = control_plane.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(doc))
     assert result.returncode != 0 and words in result.stderr, result.stderr
+
+
+def test_two_replicas_at_once_make_one_run(
+    control_plane: KubeCluster,
+    installed: Path,  # noqa: F811
+) -> None:
+    """Two reconciles of one schedule at the same moment (two replicas while a lease changes
+    hands): deterministic names and create-only make one run, whatever the interleaving."""
+    cluster = Cluster(control_plane, fresh_namespace())
+    apply_schedule(cluster, "twice")
+    body = cluster.get("hbs", "twice")
+    assert body is not None
+    # A minute and a bit after its creation, a run is surely due.
+    due = parse_time(body["metadata"]["creationTimestamp"]) + timedelta(seconds=61)
+    events: list[str] = []
+
+    async def scenario() -> bool:
+        await config.load_kube_config(str(control_plane.kubeconfig))
+        async with client.ApiClient() as api_client:
+            api = KubeApi(api_client)
+            await asyncio.gather(*(
+                reconcile_schedule(
+                    api, cluster.ns, "twice", Settings(), lambda: due,
+                    lambda _obj, _type, reason, _message: events.append(reason),
+                )
+                for _ in range(2)
+            ))  # fmt: skip
+            # However late a replica comes, its create of the same run finds it made.
+            return await api.create_job(render_run(load_schedule(body), due.replace(second=0)))
+
+    assert asyncio.run(scenario()) is False
+    (run,) = runs(cluster, "twice")
+    assert scheduled_time(run) == due.replace(second=0)
+    assert events.count("RunCreated") == 1
 
 
 @pytest.mark.own_control_plane
