@@ -119,6 +119,19 @@ def test_runs_at_the_minute_with_dates_forbid_history_and_a_restart(
         assert argocd_health(cluster, "every-minute") == ("Progressing", f"running {job['metadata']['name']}")  # fmt: skip
         assert status["lastScheduleTime"] == f"{at:%Y-%m-%dT%H:%M:%SZ}"
         assert parse_time(status["nextScheduleTime"]) == at + timedelta(minutes=1)
+        table = cluster.cp.kubectl_ok("get", "hbs", "every-minute", "-n", cluster.ns)
+        header, row = table.splitlines()[:2]
+        assert header.split() == [
+            "NAME",
+            "SCHEDULE",
+            "SUSPEND",
+            "ACTIVE",
+            "LAST",
+            "SCHEDULE",
+            "AGE",
+        ]
+        assert row.split()[:6] == ["every-minute", "*", "*", "*", "*", "*"]
+        assert job["metadata"]["name"] in row
         wait_for("the deadline schedule's first run", lambda: runs(cluster, "deadline"))
 
         # Down across the next boundary, with the first run still active (Forbid).
