@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -39,6 +40,7 @@ SAMPLES = (
     "debate-analysis",
 )
 DEFAULT_LAKE = "./.helix/lake"
+VERBOSE = "Show Spark's own output and warnings, and a failure's stack trace"
 MIN_JAVA = 17
 
 
@@ -179,7 +181,29 @@ class Progress:
                 click.echo("\r" + " " * 122 + "\r", nl=False, err=True)
 
 
-def start_spark(master: str, lake: str, endpoint: str) -> Any:
+@contextmanager
+def jvm_output(verbose: bool) -> Iterator[Path | None]:
+    """Unless ``verbose``, what the JVM started inside writes to stderr (its warnings, log4j's
+    banner and lines, Ivy's resolution) goes to a log file, yielded. The JVM inherits file
+    descriptor 2 when it starts, so it points at the file only meanwhile; Python's own stderr
+    is the terminal again afterwards."""
+    if verbose:
+        yield None
+        return
+    fd, name = tempfile.mkstemp(prefix="helixctl-spark-", suffix=".log")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(fd, 2)
+    try:
+        yield Path(name)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(fd)
+
+
+def start_spark(master: str, lake: str, endpoint: str, verbose: bool) -> tuple[Any, Path | None]:
+    """A local Spark session, and the file its output goes to (None when ``verbose``)."""
     ensure_java()
     from helix_jobs.session import S3Options, build_session
 
@@ -188,9 +212,25 @@ def start_spark(master: str, lake: str, endpoint: str) -> Any:
         s3 = S3Options.from_env()
         if s3.endpoint is None and endpoint:
             s3 = S3Options(endpoint, s3.region, s3.path_style)
-    spark = build_session("helixctl", master=master, s3=s3)
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
+    with jvm_output(verbose) as log:
+        spark = build_session("helixctl", master=master, s3=s3)
+    if verbose:
+        spark.sparkContext.setLogLevel("WARN")
+    return spark, log
+
+
+@contextmanager
+def spark_session(
+    master: str, lake: str, endpoint: str, verbose: bool
+) -> Iterator[tuple[Any, Path | None]]:
+    """start_spark, stopped at the end; its log is deleted unless something failed."""
+    spark, log = start_spark(master, lake, endpoint, verbose)
+    try:
+        yield spark, log
+    finally:
+        spark.stop()
+    if log is not None:  # not reached when the block raised
+        log.unlink()
 
 
 def request_of(job: LocalJob) -> Any:
@@ -278,7 +318,7 @@ def summary(name: str, result: dict[str, Any]) -> str:
     help="Where the spec's s3a://bucket/ lives here: a path, file:// or s3://",
 )
 @click.option("--master", default="local[2]", show_default=True, help="Spark master")
-@click.option("-v", "--verbose", is_flag=True, help="Print the stack trace of a failure too")
+@click.option("-v", "--verbose", is_flag=True, help=VERBOSE)
 def run(path: Path, lake: str, master: str, verbose: bool) -> None:
     """Validate a HelixBatchJob manifest and run it on local Spark."""
     root = lake_uri(lake)
@@ -287,19 +327,20 @@ def run(path: Path, lake: str, master: str, verbose: bool) -> None:
     except spec.SpecError as error:
         raise click.ClickException(f"{path}: invalid HelixBatchJob: {error}") from None
     request = request_of(job)
-    spark = start_spark(master, root, job.endpoint)
-    try:
-        result = execute(spark, job, request)
-        click.echo(summary(job.name, result))
-        click.echo("\n".join(highlights(spark, result)))
-    except click.ClickException:
-        raise
-    except Exception as error:
-        if verbose:
-            traceback.print_exc()
-        raise click.ClickException(f"{job.name} failed: {describe(error)[:500]}") from error
-    finally:
-        spark.stop()
+    with spark_session(master, root, job.endpoint, verbose) as (spark, log):
+        try:
+            result = execute(spark, job, request)
+            click.echo(summary(job.name, result))
+            click.echo("\n".join(highlights(spark, result)))
+        except click.ClickException:
+            raise
+        except Exception as error:
+            if verbose:
+                traceback.print_exc()
+            where = f" (Spark's log: {log})" if log else ""
+            raise click.ClickException(
+                f"{job.name} failed: {describe(error)[:500]}{where}"
+            ) from error
 
 
 @click.command("demo")
@@ -309,7 +350,8 @@ def run(path: Path, lake: str, master: str, verbose: bool) -> None:
     "--samples", type=click.Path(file_okay=False, path_type=Path), help="Sample manifests folder"
 )
 @click.option("--master", default="local[2]", show_default=True)
-def demo(lake: str, conversations: int, samples: Path | None, master: str) -> None:
+@click.option("-v", "--verbose", is_flag=True, help=VERBOSE)
+def demo(lake: str, conversations: int, samples: Path | None, master: str, verbose: bool) -> None:
     """Seed a local lake (once) and run the five sample jobs on it."""
     folder = samples or _samples_folder()
     root = lake_uri(lake)
@@ -326,14 +368,11 @@ def demo(lake: str, conversations: int, samples: Path | None, master: str) -> No
         jobs.append((job, start, end))
     _seed_if_empty(root, conversations, min(j[1] for j in jobs), max(j[2] for j in jobs))
     requests = [request_of(job) for job, _, _ in jobs]
-    spark = start_spark(master, root, "")
-    try:
+    with spark_session(master, root, "", verbose) as (spark, _):
         for (job, _, _), request in zip(jobs, requests, strict=True):
             result = execute(spark, job, request)
             click.echo(summary(job.name, result))
             click.echo("\n".join(highlights(spark, result)))
-    finally:
-        spark.stop()
 
 
 def _samples_folder() -> Path:
