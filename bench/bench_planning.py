@@ -162,7 +162,7 @@ def main() -> None:
                     for name, (dataset, out, env) in lakes.items():
                         log = {"HELIX_TERMINATION_LOG": str(Path(tmp, "termination-log"))}
                         began = time.monotonic()
-                        output = f"{out}/{code}"
+                        output = f"{out}/{code}-{i}"  # re-publishing fails on s3a (rename)
                         for row in one_round(
                             tree, dataset, output, ranges, planned, {**env, **log}
                         ):
