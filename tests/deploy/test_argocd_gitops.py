@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from helix_batch.scheduling import load_schedule, render_run
-from helix_batch.spec import validate
+from helix_batch.operator.scheduling import load_schedule, render_run
+from helix_batch.operator.spec import validate
 from tests.operator.test_schedule_crd import crd_validator
 
 from .manifests import MANIFESTS, render

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from helix_batch.render import DRIVER_CONTAINER
+from helix_batch.operator.render import DRIVER_CONTAINER
 from tests.e2e.controlplane import KubeCluster, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,7 +121,7 @@ class Operator:
             **env,
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "helix_batch.operator_main"],
+            [sys.executable, "-m", "helix_batch.operator.operator_main"],
             env={
                 **os.environ,
                 "KUBECONFIG": str(kubeconfig),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helix_batch.crd import crd_schema
+from helix_batch.operator.crd import crd_schema
 from tests.e2e.controlplane import KubeCluster
 from tests.e2e.harness import wait_for
 from tests.e2e.test_operator import installed  # noqa: F401 - a fixture

@@ -16,11 +16,11 @@ import pytest
 from kubernetes_asyncio import client, config
 from prometheus_client.parser import text_string_to_metric_families
 
-from helix_batch.kube import KubeApi
-from helix_batch.lifecycle import parse_time
-from helix_batch.schedules import reconcile_schedule
-from helix_batch.scheduling import load_schedule, render_run
-from helix_batch.settings import Settings
+from helix_batch.operator.kube import KubeApi
+from helix_batch.operator.lifecycle import parse_time
+from helix_batch.operator.schedules import reconcile_schedule
+from helix_batch.operator.scheduling import load_schedule, render_run
+from helix_batch.operator.settings import Settings
 from tests.deploy.argocd import HELIXBATCHSCHEDULE, health
 from tests.e2e.controlplane import ControlPlane, KubeCluster
 from tests.e2e.harness import SCHEDULE_GRANTS, Cluster, Operator, terminated_state, wait_for

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from helix_batch import cli_run
-from helix_batch.cli_run import lake_uri, rebase, run
+from helix_batch.cli import run as cli_run
+from helix_batch.cli.run import lake_uri, rebase, run
 from helix_jobs.output import RESULT_FILE
 from tests.jobs import expected
 from tests.jobs.lake import END, START, Lake

@@ -21,8 +21,8 @@ import pytest
 from pyspark.sql import SparkSession
 
 from helix_batch.lake.compaction import compact_day
+from helix_batch.lake.sample_data import generate
 from helix_batch.lake.storage import open_storage
-from helix_batch.sample_data import generate
 from helix_jobs import layout, main, records
 from tests.fixtures.s3 import S3Server
 from tests.jobs.submit import ROOT, spark_submit

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from helix_batch.cli_render import render as render_command
-from helix_batch.lifecycle import format_time
-from helix_batch.scheduling import (
+from helix_batch.cli.render import render as render_command
+from helix_batch.operator.lifecycle import format_time
+from helix_batch.operator.scheduling import (
     ANNOTATION_SCHEDULED_TIME,
     LABEL_SCHEDULE,
     Decision,
@@ -31,7 +31,7 @@ from helix_batch.scheduling import (
     run_name,
     window,
 )
-from helix_batch.spec import validate
+from helix_batch.operator.spec import validate
 
 CREATED = "2026-01-01T00:00:00Z"
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from helix_batch.settings import Settings
-from helix_batch.spec import JobSpec
+from helix_batch.operator.settings import Settings
+from helix_batch.operator.spec import JobSpec
 from helix_jobs.uris import output_conflict
 
 # Spark settings that only tune the engine: nothing that reaches Kubernetes objects

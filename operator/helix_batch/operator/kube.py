@@ -14,7 +14,7 @@ import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from helix_batch.render import LABEL_JOB_UID
+from helix_batch.operator.render import LABEL_JOB_UID
 
 GROUP = "batch.helixagent.io"
 VERSION = "v1alpha1"

@@ -13,7 +13,7 @@ import time
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
-from helix_batch import metrics
+from helix_batch.operator import metrics
 
 K = TypeVar("K", bound=Hashable)
 

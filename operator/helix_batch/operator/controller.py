@@ -15,16 +15,16 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from helix_batch import metrics
-from helix_batch.driver_watch import DriverPods
-from helix_batch.events import EventRecorder
-from helix_batch.job_cache import JobCache
-from helix_batch.kube import JobKey, KubeApi, SparkCrdMissing
-from helix_batch.phase_label import PhaseLabels
-from helix_batch.reconcile import reconcile
-from helix_batch.schedules import Schedules
-from helix_batch.settings import Settings
-from helix_batch.workqueue import WorkQueue
+from helix_batch.operator import metrics
+from helix_batch.operator.driver_watch import DriverPods
+from helix_batch.operator.events import EventRecorder
+from helix_batch.operator.job_cache import JobCache
+from helix_batch.operator.kube import JobKey, KubeApi, SparkCrdMissing
+from helix_batch.operator.phase_label import PhaseLabels
+from helix_batch.operator.reconcile import reconcile
+from helix_batch.operator.schedules import Schedules
+from helix_batch.operator.settings import Settings
+from helix_batch.operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_ERROR_SECONDS = 5.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from helix_batch.spec import API_VERSION, KIND, Job, JobSpec
+from helix_batch.operator.spec import API_VERSION, KIND, Job, JobSpec
 
 GROUP = "batch.helixagent.io"
 LABEL_JOB = f"{GROUP}/job"

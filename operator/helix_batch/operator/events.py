@@ -12,8 +12,8 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from helix_batch.kube import raw
-from helix_batch.lifecycle import format_time
+from helix_batch.operator.kube import raw
+from helix_batch.operator.lifecycle import format_time
 
 log = logging.getLogger(__name__)
 COMPONENT = "helix-operator"

@@ -14,10 +14,10 @@ from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any
 
-from helix_batch import metrics, policy
-from helix_batch.kube import Conflict, Invalid, JobKey, KubeApi
-from helix_batch.reconcile import EventSink, merge_patch
-from helix_batch.scheduling import (
+from helix_batch.operator import metrics, policy
+from helix_batch.operator.kube import Conflict, Invalid, JobKey, KubeApi
+from helix_batch.operator.reconcile import EventSink, merge_patch
+from helix_batch.operator.scheduling import (
     LABEL_SCHEDULE,
     Decision,
     Schedule,
@@ -28,9 +28,9 @@ from helix_batch.scheduling import (
     refuse_invalid,
     render_run,
 )
-from helix_batch.settings import Settings
-from helix_batch.spec import SpecError, load_job
-from helix_batch.workqueue import WorkQueue
+from helix_batch.operator.settings import Settings
+from helix_batch.operator.spec import SpecError, load_job
+from helix_batch.operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 WORKERS = 2

@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-from helix_batch.lifecycle import TERMINAL, Emit, format_time, parse_time, set_condition
-from helix_batch.render import GROUP
-from helix_batch.schedule_crd import DEFAULT_END_OFFSET_DAYS
-from helix_batch.spec import API_VERSION, KIND
+from helix_batch.operator.lifecycle import TERMINAL, Emit, format_time, parse_time, set_condition
+from helix_batch.operator.render import GROUP
+from helix_batch.operator.schedule_crd import DEFAULT_END_OFFSET_DAYS
+from helix_batch.operator.spec import API_VERSION, KIND
 
 SCHEDULE_KIND = "HelixBatchSchedule"
 # On each run: the schedule that made it (listing them), and its scheduled time.

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from helix_batch.kube import JobKey
+from helix_batch.operator.kube import JobKey
 
 WAITING = frozenset({"Pending", "Submitted", "Running"})
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import kopf
 
-from helix_batch.controller import Controller
-from helix_batch.kube import GROUP, PLURAL, SCHEDULE_PLURAL, VERSION, connect
-from helix_batch.settings import Settings
+from helix_batch.operator.controller import Controller
+from helix_batch.operator.kube import GROUP, PLURAL, SCHEDULE_PLURAL, VERSION, connect
+from helix_batch.operator.settings import Settings
 
 log = logging.getLogger(__name__)
 SETTINGS = Settings.from_env()

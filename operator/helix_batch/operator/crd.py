@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 # In a source checkout the CRD sits at <repo>/crds; images set HELIX_CRD_FILE.
-_DEFAULT = Path(__file__).resolve().parents[2] / "crds" / "helixbatchjob.yaml"
+_DEFAULT = Path(__file__).resolve().parents[3] / "crds" / "helixbatchjob.yaml"
 
 
 def crd_path() -> Path:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from helix_batch.render import DRIVER_CONTAINER, LABEL_ATTEMPT, app_name
-from helix_batch.settings import Settings
-from helix_batch.spec import Job
+from helix_batch.operator.render import DRIVER_CONTAINER, LABEL_ATTEMPT, app_name
+from helix_batch.operator.settings import Settings
+from helix_batch.operator.spec import Job
 from helix_jobs import failure
 
 TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})

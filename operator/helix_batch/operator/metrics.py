@@ -10,8 +10,8 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from helix_batch.lifecycle import parse_time
-from helix_batch.spec import Job
+from helix_batch.operator.lifecycle import parse_time
+from helix_batch.operator.spec import Job
 
 TRANSITIONS = Counter(
     "helix_job_transitions_total", "Phase transitions of HelixBatchJobs", ["type", "phase"]

@@ -27,9 +27,9 @@ from typing import Any
 import click
 import yaml
 
-from helix_batch import render, spec
-from helix_batch.cli_render import refuse_violations
-from helix_batch.settings import Settings
+from helix_batch.cli.render import refuse_violations
+from helix_batch.operator import render, spec
+from helix_batch.operator.settings import Settings
 from helix_jobs.failure import JobFailure, describe
 
 SAMPLES = (
@@ -376,7 +376,7 @@ def demo(lake: str, conversations: int, samples: Path | None, master: str, verbo
 
 
 def _samples_folder() -> Path:
-    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
+    for base in (Path.cwd(), Path(__file__).resolve().parents[3]):
         if (base / "manifests" / "samples").is_dir():
             return base / "manifests" / "samples"
     raise click.ClickException("manifests/samples not found; pass --samples")

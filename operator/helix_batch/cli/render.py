@@ -11,17 +11,17 @@ from typing import IO, Any
 import click
 import yaml
 
-from helix_batch import policy
-from helix_batch.render import render_spark_application
-from helix_batch.scheduling import (
+from helix_batch.operator import policy
+from helix_batch.operator.render import render_spark_application
+from helix_batch.operator.scheduling import (
     SCHEDULE_KIND,
     ScheduleError,
     latest_time,
     load_schedule,
     render_run,
 )
-from helix_batch.settings import Settings
-from helix_batch.spec import JobSpec, SpecError, load_job
+from helix_batch.operator.settings import Settings
+from helix_batch.operator.spec import JobSpec, SpecError, load_job
 
 
 def refuse_violations(spec: JobSpec, settings: Settings, local: bool = False) -> None:

@@ -15,9 +15,9 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from helix_batch.kube import ClusterApi, JobKey
-from helix_batch.render import LABEL_PHASE
-from helix_batch.workqueue import WorkQueue
+from helix_batch.operator.kube import ClusterApi, JobKey
+from helix_batch.operator.render import LABEL_PHASE
+from helix_batch.operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 LANES = 2  # enough for a steady stream, few enough to leave a burst's status writes ahead

@@ -13,9 +13,9 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from helix_batch import metrics, policy
-from helix_batch.kube import ClusterApi, Conflict, Invalid, JobKey, PodKey, SparkCrdMissing
-from helix_batch.lifecycle import (
+from helix_batch.operator import metrics, policy
+from helix_batch.operator.kube import ClusterApi, Conflict, Invalid, JobKey, PodKey, SparkCrdMissing
+from helix_batch.operator.lifecycle import (
     TERMINAL,
     App,
     CreateApp,
@@ -30,9 +30,14 @@ from helix_batch.lifecycle import (
     observe_driver,
     refuse_invalid,
 )
-from helix_batch.render import LABEL_PHASE, app_name, driver_pod_name, render_spark_application
-from helix_batch.settings import Settings
-from helix_batch.spec import Job, SpecError, load_job
+from helix_batch.operator.render import (
+    LABEL_PHASE,
+    app_name,
+    driver_pod_name,
+    render_spark_application,
+)
+from helix_batch.operator.settings import Settings
+from helix_batch.operator.spec import Job, SpecError, load_job
 
 log = logging.getLogger(__name__)
 EventSink = Callable[[Mapping[str, Any], str, str, str], None]

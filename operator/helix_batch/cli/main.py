@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from helix_batch.cli_lake import lake
-from helix_batch.cli_render import render
-from helix_batch.cli_run import demo, run
+from helix_batch.cli.lake import lake
+from helix_batch.cli.render import render
+from helix_batch.cli.run import demo, run
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

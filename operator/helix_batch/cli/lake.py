@@ -384,5 +384,5 @@ def seed(
     )
 
 
-if __name__ == "__main__":  # python -m helix_batch.cli_lake (same commands as helixctl lake)
+if __name__ == "__main__":  # python -m helix_batch.cli.lake (same commands as helixctl lake)
     lake()

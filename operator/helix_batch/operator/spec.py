@@ -17,8 +17,8 @@ import jsonschema
 from celpy import celtypes
 from celpy.adapter import json_to_cel
 
-from helix_batch.crd import crd_schema
-from helix_batch.settings import Settings
+from helix_batch.operator.crd import crd_schema
+from helix_batch.operator.settings import Settings
 
 API_VERSION = "batch.helixagent.io/v1alpha1"
 KIND = "HelixBatchJob"

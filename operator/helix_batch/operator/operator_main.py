@@ -21,8 +21,8 @@ from kubernetes_asyncio.leaderelection import electionconfig, leaderelection
 from kubernetes_asyncio.leaderelection.resourcelock.leaselock import LeaseLock
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from helix_batch import policy
-from helix_batch.settings import Settings, SettingsError, variable
+from helix_batch.operator import policy
+from helix_batch.operator.settings import Settings, SettingsError, variable
 
 log = logging.getLogger("helix_batch.operator")
 LEASE_NAME = "helix-batch-operator"
@@ -229,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=level, handlers=[handler])
     # Imported only now, with the settings known to be valid: the import registers the kopf
     # handlers, which read the same settings.
-    from helix_batch import handlers
+    from helix_batch.operator import handlers
 
     asyncio.run(_run(handlers.SETTINGS, namespace))
 
