@@ -3,7 +3,8 @@
 # kube-controller-manager) from their Go modules, the way envtest's binaries are
 # made, and fetches the spark-operator SparkApplication CRD. With --chain, also the
 # real spark-operator chain: kube-scheduler, the spark-operator binary (controller
-# and webhook) with its three CRDs, and kwok.
+# and webhook) with its three CRDs, and kwok; and helm (for the chart's tests). With
+# --helm, of those only helm.
 #
 # Everything goes to a cache outside the repo:
 #   ${HELIX_CACHE:-$HOME/.cache/helix-batch}/controlplane/k8s-<ver>-etcd-<ver>/
@@ -12,11 +13,13 @@
 #   .../controlplane/kube-scheduler-<k8s ver>/kube-scheduler              (--chain)
 #   .../controlplane/spark-operator-<ver>/spark-operator  crds/*.yaml      (--chain)
 #   .../controlplane/kwok-<ver>/kwok                                      (--chain)
+#   .../controlplane/helm-<ver>/helm                             (--chain or --helm)
 #
 # Prints on stdout, one per line:
 #   BIN_DIR=<directory holding the three binaries>
 #   SPARK_CRD=<path of the CRD, empty when it is not available>
 #   KUBE_SCHEDULER=, SPARK_OPERATOR=, SPARK_OPERATOR_CRDS=<dir>, KWOK=   (--chain)
+#   HELM=<path of helm>                                       (--chain or --helm)
 # If KUBEBUILDER_ASSETS holds the three binaries they are used and nothing is built.
 set -euo pipefail
 
@@ -26,7 +29,11 @@ binaries=(etcd kube-apiserver kube-controller-manager)
 # Module that publishes the SparkApplication CRD and the version of it to use.
 spark_operator_module=${HELIX_SPARK_OPERATOR_MODULE:-github.com/kubeflow/spark-operator/v2}
 with_chain=false
-[[ ${1:-} == --chain ]] && with_chain=true
+with_helm=false
+case ${1:-} in
+--chain) with_chain=true with_helm=true ;;
+--helm) with_helm=true ;;
+esac
 
 log() { echo "build.sh: $*" >&2; }
 
@@ -37,6 +44,7 @@ mod_version() {
 k8s_version=$(mod_version "$here/gomod/kubernetes/go.mod" k8s.io/kubernetes)
 etcd_version=$(mod_version "$here/gomod/etcd/go.mod" go.etcd.io/etcd/server/v3)
 kwok_version=$(mod_version "$here/gomod/kwok/go.mod" sigs.k8s.io/kwok)
+helm_version=$(mod_version "$here/gomod/helm/go.mod" helm.sh/helm/v3)
 spark_operator_version=${HELIX_SPARK_OPERATOR_VERSION:-$(mod_version "$here/gomod/spark-operator/go.mod" github.com/kubeflow/spark-operator/v2)}
 : "${k8s_version:?k8s.io/kubernetes not found in gomod/kubernetes/go.mod}"
 : "${etcd_version:?go.etcd.io/etcd/server/v3 not found in gomod/etcd/go.mod}"
@@ -135,12 +143,28 @@ build_chain() {
 	pids+=($!)
 	build_chain_binary kwok kwok "$kwok_dir" sigs.k8s.io/kwok/cmd/kwok "-s -w" &
 	pids+=($!)
+	build_helm &
+	pids+=($!)
 	for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 	((failed == 0)) || { log "building the spark-operator chain failed"; exit 1; }
+}
+# The ldflags of helm's own Makefile: its version, and the Kubernetes version that `helm
+# template` and `helm lint` assume (one minor above its client-go's v0.x).
+build_helm() {
+	local client_go minor pkg=helm.sh/helm/v3
+	client_go=$(mod_version "$here/gomod/helm/go.mod" k8s.io/client-go)
+	minor=${client_go#v0.}
+	minor=${minor%%.*}
+	build_chain_binary helm helm "$helm_dir" "$pkg/cmd/helm" "-s -w \
+		-X $pkg/internal/version.version=$helm_version -X $pkg/internal/version.metadata= \
+		-X $pkg/internal/version.gitTreeState=clean \
+		-X $pkg/pkg/lint/rules.k8sVersionMajor=1 -X $pkg/pkg/lint/rules.k8sVersionMinor=$minor \
+		-X $pkg/pkg/chartutil.k8sVersionMajor=1 -X $pkg/pkg/chartutil.k8sVersionMinor=$minor"
 }
 scheduler_dir=$cache_root/kube-scheduler-$k8s_version
 spark_operator_dir=$cache_root/spark-operator-$spark_operator_version
 kwok_dir=$cache_root/kwok-$kwok_version
+helm_dir=$cache_root/helm-$helm_version
 
 if [[ -n ${KUBEBUILDER_ASSETS:-} ]] && has_binaries "$KUBEBUILDER_ASSETS"; then
 	bin_dir=$KUBEBUILDER_ASSETS
@@ -168,4 +192,9 @@ if $with_chain; then
 	echo "SPARK_OPERATOR=$spark_operator_dir/spark-operator"
 	echo "SPARK_OPERATOR_CRDS=$spark_operator_dir/crds"
 	echo "KWOK=$kwok_dir/kwok"
+elif $with_helm; then
+	build_helm
+fi
+if $with_helm; then
+	echo "HELM=$helm_dir/helm"
 fi

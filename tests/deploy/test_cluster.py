@@ -7,7 +7,6 @@ admitted, or refused) by the job controller. There is no kubelet: pods stay Pend
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 import uuid
@@ -27,6 +26,7 @@ from .manifests import (
     overlay,
     pod_templates,
 )
+from .pod_security import PSS_REJECTION, assert_restricted, loosen
 
 # Installs both overlays into helix-batch, production last: on a real cluster that would replace
 # the operator it runs.
@@ -34,7 +34,6 @@ pytestmark = pytest.mark.own_control_plane
 
 HBJ_CRD = "helixbatchjobs.batch.helixagent.io"
 HBS_CRD = "helixbatchschedules.batch.helixagent.io"
-PSS_REJECTION = 'violates PodSecurity "restricted:latest"'
 FIELD_MANAGER = "helix-deploy-test"
 
 
@@ -232,43 +231,10 @@ def test_operator_can_hold_its_lease(installed: ControlPlane) -> None:
     assert not can(cp, "helix-operator", "get", "leases.coordination.k8s.io", "kube-system")
 
 
-def pod_from(template: Doc, name: str) -> Doc:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "namespace": NAMESPACE,
-            "labels": template["metadata"]["labels"],
-        },
-        "spec": copy.deepcopy(template["spec"]),
-    }
-
-
-def loosen(template: Doc) -> Doc:
-    """The same template with one restricted-profile control removed."""
-    loose = copy.deepcopy(template)
-    for c in loose["spec"]["containers"]:
-        c["securityContext"]["allowPrivilegeEscalation"] = True
-    return loose
-
-
 @pytest.mark.parametrize("name", OVERLAYS)
 def test_pod_templates_pass_restricted_pod_security(installed: ControlPlane, name: str) -> None:
-    cp = installed
     for owner, template in pod_templates(overlay(name)):
-        pod = pod_from(template, f"pss-{uuid.uuid4().hex[:8]}")
-        result = cp.kubectl("create", "--dry-run=server", "-f", "-", input=dump([pod]))
-        assert result.returncode == 0, f"{owner}: {result.stderr}"
-        result = cp.kubectl(
-            "create",
-            "--dry-run=server",
-            "-f",
-            "-",
-            input=dump([pod_from(loosen(template), pod["metadata"]["name"])]),
-        )
-        assert result.returncode != 0, f"{owner}: a loosened pod was admitted"
-        assert PSS_REJECTION in result.stderr, result.stderr
+        assert_restricted(installed, owner, template, f"pss-{uuid.uuid4().hex[:8]}")
 
 
 def job_pods(cp: ControlPlane, job: str) -> list[Doc]:
