@@ -17,6 +17,12 @@ TRANSITIONS = Counter(
     "helix_job_transitions_total", "Phase transitions of HelixBatchJobs", ["type", "phase"]
 )
 ATTEMPTS = Counter("helix_job_attempts_total", "SparkApplications created", ["type"])
+FAILURES = Counter(
+    "helix_job_failures_total",
+    "HelixBatchJobs that ended Failed, by why: the last attempt's reason, or the job's when it "
+    "failed without one (docs/operations.md explains each)",
+    ["type", "reason"],
+)
 RECONCILE_SECONDS = Histogram(
     "helix_reconcile_seconds", "Time of one reconcile, API calls included", ["trigger"]
 )
@@ -80,6 +86,10 @@ def record_transition(
     if new is None:
         return
     TRANSITIONS.labels(job.spec.type, new).inc()
+    if new == "Failed":
+        attempts = status.get("attempts") or ()
+        why = attempts[-1].get("reason") if attempts else None
+        FAILURES.labels(job.spec.type, why or status.get("reason") or "").inc()
     if new == "Submitted":
         ATTEMPTS.labels(job.spec.type).inc()
     started = status.get("attemptStartTime")
