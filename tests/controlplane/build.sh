@@ -3,7 +3,8 @@
 # kube-controller-manager) from their Go modules, the way envtest's binaries are
 # made, and fetches the spark-operator SparkApplication CRD. With --chain, also the
 # real spark-operator chain: kube-scheduler, the spark-operator binary (controller
-# and webhook) with its three CRDs, and kwok.
+# and webhook) with its three CRDs, and kwok. With --node, also the kubelet of the
+# real node (tests/e2e/node.py); --chain --node builds both.
 #
 # Everything goes to a cache outside the repo:
 #   ${HELIX_CACHE:-$HOME/.cache/helix-batch}/controlplane/k8s-<ver>-etcd-<ver>/
@@ -12,11 +13,13 @@
 #   .../controlplane/kube-scheduler-<k8s ver>/kube-scheduler              (--chain)
 #   .../controlplane/spark-operator-<ver>/spark-operator  crds/*.yaml      (--chain)
 #   .../controlplane/kwok-<ver>/kwok                                      (--chain)
+#   .../controlplane/kubelet-<k8s ver>/kubelet                            (--node)
 #
 # Prints on stdout, one per line:
 #   BIN_DIR=<directory holding the three binaries>
 #   SPARK_CRD=<path of the CRD, empty when it is not available>
 #   KUBE_SCHEDULER=, SPARK_OPERATOR=, SPARK_OPERATOR_CRDS=<dir>, KWOK=   (--chain)
+#   KUBELET=                                                              (--node)
 # If KUBEBUILDER_ASSETS holds the three binaries they are used and nothing is built.
 set -euo pipefail
 
@@ -26,7 +29,17 @@ binaries=(etcd kube-apiserver kube-controller-manager)
 # Module that publishes the SparkApplication CRD and the version of it to use.
 spark_operator_module=${HELIX_SPARK_OPERATOR_MODULE:-github.com/kubeflow/spark-operator/v2}
 with_chain=false
-[[ ${1:-} == --chain ]] && with_chain=true
+with_node=false
+for arg in "$@"; do
+	case $arg in
+	--chain) with_chain=true ;;
+	--node) with_node=true ;;
+	*)
+		echo "build.sh: unknown argument $arg (expected --chain, --node)" >&2
+		exit 2
+		;;
+	esac
+done
 
 log() { echo "build.sh: $*" >&2; }
 
@@ -141,6 +154,7 @@ build_chain() {
 scheduler_dir=$cache_root/kube-scheduler-$k8s_version
 spark_operator_dir=$cache_root/spark-operator-$spark_operator_version
 kwok_dir=$cache_root/kwok-$kwok_version
+kubelet_dir=$cache_root/kubelet-$k8s_version
 
 if [[ -n ${KUBEBUILDER_ASSETS:-} ]] && has_binaries "$KUBEBUILDER_ASSETS"; then
 	bin_dir=$KUBEBUILDER_ASSETS
@@ -168,4 +182,8 @@ if $with_chain; then
 	echo "SPARK_OPERATOR=$spark_operator_dir/spark-operator"
 	echo "SPARK_OPERATOR_CRDS=$spark_operator_dir/crds"
 	echo "KWOK=$kwok_dir/kwok"
+fi
+if $with_node; then
+	build_chain_binary kubernetes kubelet "$kubelet_dir" k8s.io/kubernetes/cmd/kubelet "$k8s_ldflags"
+	echo "KUBELET=$kubelet_dir/kubelet"
 fi
