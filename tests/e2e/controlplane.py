@@ -46,6 +46,9 @@ CONTROLLERS = (
     # The built-in edit/view roles take in helix-batch's aggregated ClusterRoles.
     "clusterrole-aggregation-controller",
 )
+# With real nodes: every namespace gets the kube-root-ca.crt ConfigMap that the kubelet mounts
+# into each pod's ServiceAccount token volume.
+NODE_CONTROLLERS = ("root-ca-certificate-publisher-controller",)
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 # Every request of a ServiceAccount, at Metadata level: what the tests prove RBAC against.
 AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
@@ -339,10 +342,15 @@ class ExistingCluster(KubeCluster):
 
 
 class ControlPlane(KubeCluster):
-    """etcd + kube-apiserver + kube-controller-manager on free loopback ports."""
+    """etcd + kube-apiserver + kube-controller-manager on free loopback ports.
 
-    def __init__(self) -> None:
+    With ``real_nodes``, ready for a kubelet (tests/e2e/node.py): the Node authorizer and
+    NodeRestriction for its requests, the kube-root-ca.crt ConfigMap its pods' token volumes
+    need, and the apiserver's client certificate and address choice for calling it (logs)."""
+
+    def __init__(self, real_nodes: bool = False) -> None:
         super().__init__("helix-controlplane-")
+        self.real_nodes = real_nodes
         self._processes: list[Process] = []
         self._pki: Pki | None = None
         self._kubeconfig: Path | None = None
@@ -429,11 +437,7 @@ class ControlPlane(KubeCluster):
                 f"--tls-cert-file={pki.serving_cert}",
                 f"--tls-private-key-file={pki.serving_key}",
                 f"--client-ca-file={pki.ca_cert}",
-                "--authorization-mode=RBAC",
-                # PodSecurity is on by default; named so that turning it off is a visible change.
-                # OwnerReferencesPermissionEnforcement: owner references that block deletion
-                # need rights on the owner's finalizers, as on hardened clusters.
-                "--enable-admission-plugins=PodSecurity,OwnerReferencesPermissionEnforcement",
+                *self._authorization_and_admission(),
                 f"--audit-policy-file={self._write(self.workdir / 'audit-policy.yaml', AUDIT_POLICY)}",
                 f"--audit-log-path={self.audit_log}",
                 "--audit-log-mode=blocking",
@@ -454,6 +458,7 @@ class ControlPlane(KubeCluster):
         )
 
         kcm_port = free_port()
+        controllers = CONTROLLERS + (NODE_CONTROLLERS if self.real_nodes else ())
         kcm = self._spawn(
             "kube-controller-manager",
             [
@@ -461,7 +466,7 @@ class ControlPlane(KubeCluster):
                 f"--kubeconfig={self._kubeconfig}",
                 f"--authentication-kubeconfig={self._kubeconfig}",
                 f"--authorization-kubeconfig={self._kubeconfig}",
-                f"--controllers={','.join(CONTROLLERS)}",
+                f"--controllers={','.join(controllers)}",
                 "--use-service-account-credentials=false",
                 "--leader-elect=false",
                 f"--root-ca-file={pki.ca_cert}",
@@ -474,6 +479,27 @@ class ControlPlane(KubeCluster):
         )
         kcm_health = f"https://127.0.0.1:{kcm_port}/healthz"
         self._wait_until(kcm, lambda: self._http_ok(kcm_health, self._tls_context()))
+
+    def _authorization_and_admission(self) -> list[str]:
+        # PodSecurity is on by default; named so that turning it off is a visible change.
+        # OwnerReferencesPermissionEnforcement: owner references that block deletion need
+        # rights on the owner's finalizers, as on hardened clusters.
+        admission = ["PodSecurity", "OwnerReferencesPermissionEnforcement"]
+        if not self.real_nodes:
+            return [
+                "--authorization-mode=RBAC",
+                f"--enable-admission-plugins={','.join(admission)}",
+            ]
+        pki = self.pki
+        return [
+            "--authorization-mode=Node,RBAC",
+            f"--enable-admission-plugins={','.join([*admission, 'NodeRestriction'])}",
+            # The kubelet trusts the CA's client certificates; the admin's has clientAuth.
+            f"--kubelet-client-certificate={pki.admin_cert}",
+            f"--kubelet-client-key={pki.admin_key}",
+            # The node's name resolves nowhere: its InternalIP is the address to call.
+            "--kubelet-preferred-address-types=InternalIP",
+        ]
 
     def stop(self) -> None:
         for process in reversed(self._processes):
