@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import shutil
 import subprocess
 import tempfile
 import uuid
@@ -34,6 +36,7 @@ from tests.e2e.node import (
 )
 from tests.e2e.spark_chain import WEBHOOK_NAMESPACE, SparkChain
 from tests.e2e.test_spark_chain import SAMPLE, SUBMIT_TIMEOUT, assert_credentials_only_by_reference
+from tests.fixtures.spark_chain import PREREQUISITES
 
 pytestmark = pytest.mark.own_control_plane
 
@@ -47,7 +50,8 @@ class RealCluster:
 
 @pytest.fixture(scope="module")
 def real_cluster() -> Iterator[RealCluster]:
-    missing = prerequisites_missing()
+    tools = [tool for tool in PREREQUISITES if shutil.which(tool) is None]
+    missing = prerequisites_missing() or (tools and f"the spark chain needs {', '.join(tools)}")
     if missing:
         pytest.fail(missing, pytrace=False)
     with (
@@ -175,3 +179,10 @@ def test_driver_runs_in_containerd_on_the_real_node(
     assert runtime == "containerd"
     started = f'StartContainer for \\"{container_id}\\" returns successfully'
     assert started in real_cluster.node.log("containerd")
+
+
+def test_a_missing_prerequisite_is_named_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert prerequisites_missing() == (
+        "the real node needs root (containerd, runc, a bridge, cgroups)"
+    )
