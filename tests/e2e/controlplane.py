@@ -2,7 +2,8 @@
 
 The binaries are built from the Kubernetes and etcd Go modules by
 tests/controlplane/build.sh (or taken from KUBEBUILDER_ASSETS), the way envtest does it. There is
-no kubelet: pods are stored and admitted but never run.
+no kubelet: pods are stored and admitted but never run, unless a test adds the real node of
+tests/e2e/node.py to a ControlPlane(real_nodes=True).
 
 The suites see it as a KubeCluster, as they see an existing cluster (ExistingCluster, e.g. kind).
 """

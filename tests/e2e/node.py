@@ -31,7 +31,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 import yaml
 
@@ -231,6 +231,8 @@ class RealNode:
     """containerd + kubelet as NODE_NAME on ``cp`` (a ControlPlane(real_nodes=True)). Use as a
     context manager, or call start() and stop(); stop() is safe after any failure."""
 
+    running: ClassVar[list[RealNode]] = []  # whose logs a failed test shows
+
     def __init__(self, cp: ControlPlane) -> None:
         self.cp = cp
         self.dir: Path | None = None
@@ -279,6 +281,7 @@ class RealNode:
         self._start_containerd()
         for archive in archives.values():
             self.ctr("images", "import", str(archive))
+        RealNode.running.append(self)
         self._start_kubelet(kubelet)
 
     def _acquire_lock(self) -> None:
@@ -393,6 +396,8 @@ class RealNode:
 
     def stop(self) -> None:
         """Removes everything the node made, whatever state it is in."""
+        if self in RealNode.running:
+            RealNode.running.remove(self)
         try:
             if self.dir is not None:
                 self._drain()
