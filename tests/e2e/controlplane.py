@@ -48,8 +48,9 @@ CONTROLLERS = (
     "clusterrole-aggregation-controller",
 )
 # With real nodes: every namespace gets the kube-root-ca.crt ConfigMap that the kubelet mounts
-# into each pod's ServiceAccount token volume.
-NODE_CONTROLLERS = ("root-ca-certificate-publisher-controller",)
+# into each pod's ServiceAccount token volume, and Services their EndpointSlices, from which the
+# cluster DNS answers (executors find their driver by its headless Service's name).
+NODE_CONTROLLERS = ("root-ca-certificate-publisher-controller", "endpointslice-controller")
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 # Every request of a ServiceAccount, at Metadata level: what the tests prove RBAC against.
 AUDIT_POLICY = """apiVersion: audit.k8s.io/v1

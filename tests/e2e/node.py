@@ -1,6 +1,6 @@
 """A real node for the suite's control plane: containerd and runc from Debian, the kubelet of the
-same Kubernetes version (tests/controlplane/build.sh --node), and a CNI bridge, registered as
-NODE_NAME. Pods really run there, in containers, as what the kubelet reports them to be.
+same Kubernetes version (tests/controlplane/build.sh --node), a CNI bridge, and CoreDNS (built
+there too) as the cluster DNS on the bridge's address, registered as NODE_NAME. Pods really run there, in containers, as what the kubelet reports them to be.
 ../shared/REAL-CLUSTER.md §7 is the recipe.
 
 Everything lives under one scratch directory (containerd's root, state and socket, runc's state,
@@ -50,6 +50,7 @@ NODE_NAME = "helix-node"
 BRIDGE = "helixbr0"
 NODE_IP = "10.244.77.1"
 POD_SUBNET = "10.244.77.0/24"
+CLUSTER_DOMAIN = "cluster.local"
 CGROUP_ROOT = "helix-node"
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 PAUSE_IMAGE = "docker.io/library/helix-pause:1"
@@ -78,7 +79,7 @@ printf '{"processedRows":5000,"outputRows":120,"corruptRecords":3,"job":"%s","at
 echo "stub driver: $*"
 exit 0
 """
-APPLETS = ("sh", "cat", "echo", "hostname", "id", "printf", "sleep", "ls")
+APPLETS = ("sh", "cat", "echo", "hostname", "id", "printf", "sleep", "ls", "nslookup")
 
 
 class NodeError(ControlPlaneError):
@@ -100,15 +101,16 @@ def prerequisites_missing() -> str | None:
     return None
 
 
-def ensure_kubelet() -> Path:
-    """Runs build.sh --node, which builds the kubelet once into a cache outside the repo."""
+def ensure_node_binaries() -> tuple[Path, Path]:
+    """Runs build.sh --node, which builds the kubelet and CoreDNS once into a cache outside the
+    repo; returns their paths."""
     result = subprocess.run(
         ["bash", str(BUILD_SCRIPT), "--node"], stdout=subprocess.PIPE, text=True, check=False
     )
     values = dict(line.partition("=")[::2] for line in result.stdout.splitlines())
-    if result.returncode != 0 or not values.get("KUBELET"):
+    if result.returncode != 0 or not values.get("KUBELET") or not values.get("COREDNS"):
         raise NodeError(f"{BUILD_SCRIPT} --node failed with exit code {result.returncode}")
-    return Path(values["KUBELET"])
+    return Path(values["KUBELET"]), Path(values["COREDNS"])
 
 
 def cgroup_hierarchies() -> list[Path]:
@@ -269,7 +271,7 @@ class RealNode:
             raise
 
     def _start(self) -> None:
-        kubelet = ensure_kubelet()
+        kubelet, coredns = ensure_node_binaries()
         archives = build_images()
         self._acquire_lock()
         clean_leftovers()
@@ -278,6 +280,7 @@ class RealNode:
         _run("ip", "addr", "add", f"{NODE_IP}/24", "dev", BRIDGE)
         _run("ip", "link", "set", BRIDGE, "up")
         make_cgroup_root()
+        self._start_coredns(coredns)
         self._start_containerd()
         for archive in archives.values():
             self.ctr("images", "import", str(archive))
@@ -343,6 +346,21 @@ class RealNode:
             "containerd", ["containerd", "--config", str(d / "containerd.toml")]
         )
         self._wait(containerd, "serving", lambda: bool(self.ctr("version")))
+
+    def _start_coredns(self, binary: Path) -> None:
+        """The cluster DNS, on the bridge's address: Services and pods from the API server."""
+        ready = free_port()
+        corefile = COREFILE.format(
+            ip=NODE_IP,
+            ready=ready,
+            health=free_port(),
+            domain=CLUSTER_DOMAIN,
+            kubeconfig=self.cp.kubeconfig,
+        )
+        (self._dir / "Corefile").write_text(corefile)
+        coredns = self._spawn("coredns", [str(binary), "-conf", str(self._dir / "Corefile")])
+        url = f"http://127.0.0.1:{ready}/ready"
+        self._wait(coredns, "ready", lambda: ControlPlane._http_ok(url, None))
 
     def _start_kubelet(self, binary: Path) -> None:
         d, pki = self._dir, self.cp.pki
@@ -427,6 +445,17 @@ class RealNode:
             self.cp.kubectl("delete", "node", NODE_NAME, "--ignore-not-found", "--wait=false")
 
 
+COREFILE = """.:53 {{
+    bind {ip}
+    ready 127.0.0.1:{ready}
+    health 127.0.0.1:{health}
+    errors
+    kubernetes {domain} {{
+        kubeconfig {kubeconfig}
+    }}
+}}
+"""
+
 CONTAINERD_CONFIG = """version = 2
 root = "{root}"
 state = "{state}"
@@ -509,6 +538,8 @@ def kubelet_config(socket: Path, ca: Path, pod_logs: Path) -> dict[str, Any]:
         # Else it adds KUBE-FIREWALL (dropping non-local traffic to 127.0.0.0/8) and canary
         # chains to the host's iptables, and keeps them there.
         "makeIPTablesUtilChains": False,
+        "clusterDNS": [NODE_IP],
+        "clusterDomain": CLUSTER_DOMAIN,
     }
 
 

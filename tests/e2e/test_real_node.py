@@ -26,6 +26,7 @@ import yaml
 from tests.e2e.controlplane import ControlPlane
 from tests.e2e.harness import Cluster, Operator, install_operator, wait_for
 from tests.e2e.node import (
+    CLUSTER_DOMAIN,
     NODE_IP,
     NODE_NAME,
     POD_SUBNET,
@@ -186,3 +187,54 @@ def test_a_missing_prerequisite_is_named_in_one_line(monkeypatch: pytest.MonkeyP
     assert prerequisites_missing() == (
         "the real node needs root (containerd, runc, a bridge, cgroups)"
     )
+
+
+def test_pods_find_a_headless_service_by_its_name(real_cluster: RealCluster) -> None:
+    """What executors need to reach their driver: the cluster DNS answers a headless Service's
+    name with the pod's address (no kube-proxy: a headless Service needs none)."""
+    cp, suffix = real_cluster.cp, uuid.uuid4().hex[:6]
+    server, client = f"server-{suffix}", f"client-{suffix}"
+
+    def pod(name: str, command: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
+            "spec": {
+                "restartPolicy": "Never",
+                "automountServiceAccountToken": False,
+                "containers": [
+                    {"name": "main", "image": STUB_IMAGE, "command": ["/bin/sh", "-c", command]}
+                ],
+            },
+        }
+
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": server, "namespace": "default"},
+        "spec": {"clusterIP": "None", "selector": {"app": server}, "ports": [{"port": 7078}]},
+    }
+    items = [pod(server, "trap 'exit 0' TERM; sleep 3600 & wait"), service]
+    cp.kubectl_ok(
+        "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+    )
+
+    def pod_status(name: str, phases: tuple[str, ...]) -> dict[str, Any] | None:
+        body = json.loads(cp.kubectl_ok("get", "pod", name, "-n", "default", "-o", "json"))
+        status: dict[str, Any] = body["status"]
+        return status if status.get("phase") in phases else None
+
+    address = wait_for(f"{server} running", lambda: pod_status(server, ("Running",)))["podIP"]
+    # Spark names the driver's Service <service>.<namespace>.svc, which the search domains of
+    # the pod's resolv.conf complete (busybox's nslookup takes names as they are).
+    name = f"{server}.default.svc.{CLUSTER_DOMAIN}"
+    lookup = f"(cat /etc/resolv.conf; nslookup {name}) >/dev/termination-log 2>&1; exit 0"
+    cp.kubectl_ok("apply", "-f", "-", input=json.dumps(pod(client, lookup)))
+    done = wait_for(f"{client} done", lambda: pod_status(client, ("Succeeded", "Failed")))
+    (status,) = done["containerStatuses"]
+    answer = status["state"]["terminated"]["message"]
+    assert f"nameserver {NODE_IP}" in answer, answer
+    assert f"search default.svc.{CLUSTER_DOMAIN} svc.{CLUSTER_DOMAIN}" in answer, answer
+    assert f"Name:\t{name}\nAddress: {address}" in answer, answer
+    cp.kubectl("delete", "pod", server, client, "-n", "default", "--wait=false")
