@@ -35,8 +35,8 @@ from helix_batch.lake.paths import day_prefix
 from helix_batch.lake.retention import RetentionRules, retain
 from helix_batch.lake.s3_settings import S3Settings
 from helix_batch.lake.s3_storage import S3Storage
+from helix_batch.lake.sample_data import generate
 from helix_batch.lake.storage import Storage
-from helix_batch.sample_data import generate
 from helix_jobs import records
 from tests.fixtures.s3 import S3Server, start_seaweedfs, stop_seaweedfs
 

@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from helix_batch import policy
-from helix_batch.lifecycle import App, decide, observe_driver
-from helix_batch.render import render_spark_application
-from helix_batch.settings import Settings
-from helix_batch.spec import load_job
+from helix_batch.operator import policy
+from helix_batch.operator.lifecycle import App, decide, observe_driver
+from helix_batch.operator.render import render_spark_application
+from helix_batch.operator.settings import Settings
+from helix_batch.operator.spec import load_job
 from tests.operator.helpers import job_doc
 
 SETTINGS = Settings()

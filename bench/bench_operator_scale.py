@@ -43,8 +43,8 @@ from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from bench.minimal_operator import bench_job
-from helix_batch.render import render_spark_application
-from helix_batch.settings import Settings
+from helix_batch.operator.render import render_spark_application
+from helix_batch.operator.settings import Settings
 from tests.e2e.controlplane import ControlPlane
 from tests.e2e.harness import OPERATOR_NAMESPACE, ROOT, Cluster, Operator
 from tests.operator.helpers import job_doc

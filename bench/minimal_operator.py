@@ -18,13 +18,13 @@ from typing import Any
 
 from kubernetes_asyncio import config
 
-from helix_batch.driver_watch import DriverPods
-from helix_batch.kube import JobKey, KubeApi, connect
-from helix_batch.lifecycle import App, decide
-from helix_batch.render import driver_pod_name
-from helix_batch.settings import Settings
-from helix_batch.spec import Job, load_job
-from helix_batch.workqueue import WorkQueue
+from helix_batch.operator.driver_watch import DriverPods
+from helix_batch.operator.kube import JobKey, KubeApi, connect
+from helix_batch.operator.lifecycle import App, decide
+from helix_batch.operator.render import driver_pod_name
+from helix_batch.operator.settings import Settings
+from helix_batch.operator.spec import Job, load_job
+from helix_batch.operator.workqueue import WorkQueue
 from tests.operator.helpers import job_doc
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -59,6 +59,62 @@ def days(start: date, end: date) -> Iterator[date]:
     """Every day from start to end, both inclusive; nothing when end < start."""
     for offset in range((end - start).days + 1):
         yield start + timedelta(days=offset)
+
+
+# A partition folder's name at each level, in the one form writers use (day_path).
+_LEVELS = (
+    re.compile(r"year=([0-9]{4})"),
+    re.compile(r"month=([0-9]{2})"),
+    re.compile(r"day=([0-9]{2})"),
+)
+Partition = tuple[int, ...]  # (year,), (year, month) or (year, month, day)
+
+
+def descend(
+    parent: Partition, names: Iterable[str], start: date, end: date
+) -> list[tuple[str, Partition]]:
+    """The folders to descend into one level below ``parent`` (``()``: the dataset root), among
+    the names listed in its folder: those that may hold days of [start, end], with their
+    partition, ascending. Only names in the writers' form that are real dates count
+    (``year=2026x``, ``month=13``, ``day=1``, ``day=30`` in February do not)."""
+    if end < start:
+        return []
+    level = len(parent)
+    lo = (start.year, start.month, start.day)[: level + 1]
+    hi = (end.year, end.month, end.day)[: level + 1]
+    found = set()  # a set: S3 can list an object and a folder of the same name
+    for name in names:
+        match = _LEVELS[level].fullmatch(name)
+        if match:
+            key = (*parent, int(match[1]))
+            if lo <= key <= hi and _real(key):
+                found.add((name, key))
+    return sorted(found, key=lambda pair: pair[1])
+
+
+def _real(key: Partition) -> bool:
+    """A year of 1..9999, a month of 1..12, or a day of its month."""
+    try:
+        date(*key, *(1,) * (3 - len(key)))
+    except ValueError:
+        return False
+    return True
+
+
+def present_days(names: Callable[[str], Iterable[str]], start: date, end: date) -> Iterator[date]:
+    """The days of [start, end] that have a partition folder, ascending, listing only the
+    folders that may hold one: the root, then the year and month folders ``descend`` keeps (so
+    the cost follows the partitions present, not the days of the range). ``names(path)`` lists
+    the folder at a path relative to the dataset root ("" is the root; nothing if missing)."""
+
+    def below(parent: Partition, path: str) -> Iterator[date]:
+        for name, key in descend(parent, names(path), start, end):
+            if len(key) == 3:
+                yield date(*key)
+            else:
+                yield from below(key, f"{path}{name}/")
+
+    return below((), "")
 
 
 def raw_name(prefix: str, record_id: str) -> str:

@@ -163,7 +163,7 @@ def _no_input(spark: SparkSession, request: Request, plan: Plan) -> str:
     if FileSystem(spark, where).kind(where) is None:
         found = "the path does not exist"
     else:
-        found = f"{plan.days_present} of {plan.days_listed} day folders exist, none holds records"
+        found = f"{plan.days_present} day folders in the range, none holds records"
     return (
         f"no {request.job.dataset.name} records under {where} from {request.start} to "
         f"{request.end} ({found}); --allow-empty (spec.input.allowEmpty) writes an empty output"

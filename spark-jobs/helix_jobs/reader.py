@@ -1,7 +1,8 @@
 """Read one dataset of the lake for a date range: each record exactly once, malformed ones aside.
 
-Only the day folders of the range are listed (one listing per day through Hadoop's FileSystem,
-so file:// and s3a:// behave alike); each day's manifest and ``layout.select`` decide which raw
+Only the partitions present in the range are listed (the root, the year and month folders the
+range can hold, and each day folder found: ``layout.present_days``), through Hadoop's FileSystem,
+so file:// and s3a:// behave alike; each day's manifest and ``layout.select`` decide which raw
 JSON files and which compacted Parquet files hold its records. Raw files are parsed with the
 explicit schema in PERMISSIVE mode and checked against the one definition of a valid record
 (``records``, here as column expressions from ``spark_schema``); a malformed one goes to
@@ -52,7 +53,7 @@ class Plan:
     raw: tuple[str, ...]  # files, or whole day folders when every visible file there is raw
     compacted: tuple[str, ...]
     compacted_records: int  # from the manifests
-    days_listed: int
+    folders_listed: int  # the root, year, month and day folders
     days_present: int
     # Malformed files Spark does not read: zero-length raw files (Spark's file sources skip
     # them), and those compaction moved to _quarantine/ (named by the manifests), as
@@ -116,7 +117,13 @@ def plan_files(
     compacted_records = 0
     listed = present = 0
     unread: list[tuple[str, str]] = []
-    for day in layout.days(start, end):
+
+    def names_in(path: str) -> list[str]:
+        nonlocal listed
+        listed += 1
+        return fs.names(join(root, path)) or []
+
+    for day in layout.present_days(names_in, start, end):
         folder = join(root, layout.day_path(day))
         listed += 1
         listing = fs.listing(folder)

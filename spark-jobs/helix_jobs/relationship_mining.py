@@ -28,8 +28,9 @@ from helix_jobs.job import Job, Param, count_rows, integer, observed_rows
 
 
 def _pairs(conversations: DataFrame, window: int) -> DataFrame:
-    """Per conversation, one row per co-occurring mention pair (``close`` true) and one per pair
-    of distinct entities it mentions (``close`` false); built inside each conversation, no join.
+    """Per conversation, one row per pair of distinct entities it mentions (entity_a <
+    entity_b), with ``close``: its co-occurrences there (0 when never within the window). Built
+    inside each conversation from each entity's message indexes, no join.
     """
     spots = F.array_distinct(
         F.transform(
@@ -37,58 +38,59 @@ def _pairs(conversations: DataFrame, window: int) -> DataFrame:
             lambda e: F.struct(e["entity_id"].alias("id"), e["message_index"].alias("at")),
         )
     )
-    ids = F.array_distinct(F.transform("entities", lambda e: e["entity_id"]))
-
-    def close(pair: Column) -> Column:
-        return (pair["a"]["id"] < pair["b"]["id"]) & (
-            F.abs(pair["a"]["at"] - pair["b"]["at"]) <= window
-        )
-
-    def pair(a: Column, b: Column, is_close: bool) -> Column:
-        return F.struct(a.alias("a"), b.alias("b"), F.lit(is_close).alias("close"))
-
-    every = F.flatten(
-        F.transform(
-            "spots", lambda a: F.transform("spots", lambda b: F.struct(a.alias("a"), b.alias("b")))
-        )
+    ids = F.array_sort(F.array_distinct(F.transform("entities", lambda e: e["entity_id"])))
+    at_by_id = F.transform(
+        "ids",
+        lambda i: F.struct(
+            i.alias("id"),
+            F.transform(F.filter("spots", lambda s: s["id"] == i), lambda s: s["at"]).alias("at"),
+        ),
     )
-    windowed = F.transform(F.filter(every, close), lambda p: pair(p["a"]["id"], p["b"]["id"], True))
-    shared = F.flatten(
+
+    def close(a: Column, b: Column) -> Column:
+        return F.aggregate(
+            a["at"],
+            F.lit(0),
+            lambda n, i: n + F.size(F.filter(b["at"], lambda j: F.abs(i - j) <= window)),
+        )
+
+    every_pair = F.flatten(
         F.transform(
-            "ids",
-            lambda a: F.transform(F.filter("ids", lambda b: a < b), lambda b: pair(a, b, False)),
+            "entity",
+            lambda a: F.transform(
+                F.filter("entity", lambda b: a["id"] < b["id"]),
+                lambda b: F.struct(
+                    a["id"].alias("entity_a"),
+                    b["id"].alias("entity_b"),
+                    close(a, b).alias("close"),
+                ),
+            ),
         )
     )
     return (
         conversations.select(
             "conversation_id", "started_at", spots.alias("spots"), ids.alias("ids")
         )
-        .select("conversation_id", "started_at", F.explode(F.concat(windowed, shared)).alias("p"))
-        .select(
-            "conversation_id",
-            "started_at",
-            F.col("p.a").alias("entity_a"),
-            F.col("p.b").alias("entity_b"),
-            F.col("p.close").alias("close"),
-        )
+        .select("conversation_id", "started_at", at_by_id.alias("entity"))
+        .select("conversation_id", "started_at", F.inline(every_pair))
     )
 
 
 def run(
     spark: SparkSession, conversations: DataFrame, output: str, p: Mapping[str, Any]
 ) -> dict[str, Any]:
-    close = F.col("close")
+    close = F.col("close") > 0
     pairs = (
         _pairs(conversations, p["windowSize"])
         .groupBy("entity_a", "entity_b")
         .agg(
-            F.count(F.when(close, 1)).alias("cooccurrence_count"),
+            F.sum("close").cast("long").alias("cooccurrence_count"),
             F.array_sort(F.collect_set(F.when(close, F.col("conversation_id")))).alias(
                 "conversations"
             ),
             F.min(F.when(close, F.col("started_at"))).alias("first_seen"),
             F.max(F.when(close, F.col("started_at"))).alias("last_seen"),
-            F.count(F.when(~close, 1)).alias("shared_conversations"),
+            F.count(F.lit(1)).alias("shared_conversations"),
         )
         .where(F.col("cooccurrence_count") > 0)
         # From the set, not countDistinct: that would make Spark expand every row first.

@@ -9,6 +9,7 @@ import lupa.lua51 as lua
 
 HEALTH = Path(__file__).parents[2] / "manifests" / "argocd" / "health"
 HELIXBATCHJOB = HEALTH / "helixbatchjob.lua"
+HELIXBATCHSCHEDULE = HEALTH / "helixbatchschedule.lua"
 
 
 def health(script: Path, obj: dict[str, Any]) -> tuple[str, str]:

@@ -33,6 +33,7 @@ from .manifests import (
 pytestmark = pytest.mark.own_control_plane
 
 HBJ_CRD = "helixbatchjobs.batch.helixagent.io"
+HBS_CRD = "helixbatchschedules.batch.helixagent.io"
 PSS_REJECTION = 'violates PodSecurity "restricted:latest"'
 FIELD_MANAGER = "helix-deploy-test"
 
@@ -78,7 +79,7 @@ def installed(control_plane: ControlPlane) -> ControlPlane:
         assert code == 0, f"apply of {name}:\n{out}"
         # PodSecurity warns about workload templates that pods could not be made from.
         assert "would violate PodSecurity" not in out, out
-    wait_for(lambda: crd_established(cp, HBJ_CRD), f"CRD {HBJ_CRD} established")
+    wait_for(lambda: all(crd_established(cp, c) for c in (HBJ_CRD, HBS_CRD)), "CRDs established")
     return cp
 
 
@@ -197,18 +198,22 @@ def test_built_in_roles_give_job_authors_and_viewers_what_they_need(
         return result.stdout.strip() == "yes"
 
     hbj = "helixbatchjobs.batch.helixagent.io"
+    hbs = "helixbatchschedules.batch.helixagent.io"
     wait_for(lambda: allowed("author", "create", hbj), "aggregation into the edit role")
-    for verb in ("get", "list", "watch", "create", "patch", "delete"):
-        assert allowed("author", verb, hbj), verb
-    for verb in ("get", "list", "watch"):
-        assert allowed("reader", verb, hbj), verb
-        assert allowed("reader", verb, f"{hbj}/status"), verb
+    for kind in (hbj, hbs):
+        for verb in ("get", "list", "watch", "create", "patch", "delete"):
+            assert allowed("author", verb, kind), (verb, kind)
+        for verb in ("get", "list", "watch"):
+            assert allowed("reader", verb, kind), (verb, kind)
+            assert allowed("reader", verb, f"{kind}/status"), (verb, kind)
     for account, verb, resource in [
         ("author", "patch", f"{hbj}/status"),
         ("author", "update", f"{hbj}/status"),
+        ("author", "patch", f"{hbs}/status"),
         ("author", "create", "sparkapplications.sparkoperator.k8s.io"),
         ("reader", "create", hbj),
         ("reader", "delete", hbj),
+        ("reader", "create", hbs),
         ("reader", "get", "secrets"),
     ]:
         assert not allowed(account, verb, resource), (account, verb, resource)

@@ -15,7 +15,7 @@ import pyspark
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from helix_batch.render import MAIN_APPLICATION_FILE, SPARK_UID
+from helix_batch.operator.render import MAIN_APPLICATION_FILE, SPARK_UID
 
 from .manifests import REPO, container, find, overlay
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from helix_batch import policy
 from helix_batch.lake.policy import parse_policy
-from helix_batch.settings import Settings
+from helix_batch.operator import policy
+from helix_batch.operator.settings import Settings
 
 from .manifests import (
     CREDENTIAL_KEYS,

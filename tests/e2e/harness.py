@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from helix_batch.render import DRIVER_CONTAINER
+from helix_batch.operator.render import DRIVER_CONTAINER
 from tests.e2e.controlplane import KubeCluster, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +39,13 @@ HARNESS_SCHEDULING_GATE = "batch.helixagent.io/e2e-harness"
 # A real driver pod comes from spark-submit inside the spark-operator's pod.
 REAL_DRIVER_TIMEOUT = 180.0
 T = TypeVar("T")
+# What the operator's roles grant for schedules alone (test_schedules.py proves them used):
+# (group, resource, verb), as the API server's audit log names them.
+SCHEDULE_GRANTS = frozenset({
+    ("batch.helixagent.io", "helixbatchschedules", "get"),
+    ("batch.helixagent.io", "helixbatchschedules/status", "patch"),
+    ("batch.helixagent.io", "helixbatchjobs", "create"),
+})  # fmt: skip
 
 
 def watched_namespaces(controllers: list[dict[str, Any]]) -> list[str]:
@@ -80,9 +87,11 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0) ->
 
 def install_operator(cp: KubeCluster) -> Path:
     """CRDs and the operator's RBAC installed; returns the operator's own kubeconfig."""
-    cp.kubectl_ok("apply", "-f", str(ROOT / "crds" / "helixbatchjob.yaml"))
+    for crd in ("helixbatchjob.yaml", "helixbatchschedule.yaml"):
+        cp.kubectl_ok("apply", "-f", str(ROOT / "crds" / crd))
     cp.apply_spark_crd()
-    cp.kubectl_ok("wait", "--for=condition=Established", "crd/helixbatchjobs.batch.helixagent.io")
+    for crd in ("helixbatchjobs", "helixbatchschedules"):
+        cp.kubectl_ok("wait", "--for=condition=Established", f"crd/{crd}.batch.helixagent.io")
     # Idempotent: the deploy suite may have installed the base into the same control plane.
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}
     cp.kubectl_ok("apply", "-f", "-", input=json.dumps(namespace))
@@ -112,7 +121,7 @@ class Operator:
             **env,
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "helix_batch.operator_main"],
+            [sys.executable, "-m", "helix_batch.operator.operator_main"],
             env={
                 **os.environ,
                 "KUBECONFIG": str(kubeconfig),

@@ -26,7 +26,7 @@ from typing import Any
 import pyspark
 import yaml
 
-from helix_batch.cli_run import ensure_java
+from helix_batch.cli.run import ensure_java
 from tests.e2e.controlplane import (
     BUILD_SCRIPT,
     ControlPlane,

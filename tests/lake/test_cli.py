@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from helix_batch.cli_lake import lake
+from helix_batch.cli.lake import lake
 from helix_batch.lake.compaction import utc_today
 from helix_batch.lake.errors import PolicyError
 from helix_batch.lake.partitions import list_days, load_day
 from helix_batch.lake.policy import load_policy, parse_policy
 from helix_batch.lake.reading import day_ids
-from helix_batch.sample_data import generate
+from helix_batch.lake.sample_data import generate
 from helix_jobs import records
 from tests.lake.conftest import Backend
 from tests.lake.helpers import CONV, assert_exactly_once, conversation, keys, put_raw

@@ -10,8 +10,8 @@ import pytest
 from kubernetes_asyncio import client
 from prometheus_client import REGISTRY
 
-from helix_batch.controller import Controller
-from helix_batch.settings import Settings
+from helix_batch.operator.controller import Controller
+from helix_batch.operator.settings import Settings
 
 
 def retries() -> float:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from helix_batch.crd import crd_schema
-from helix_batch.spec import JOB_TYPES, SpecError, validate
+from helix_batch.operator.crd import crd_schema
+from helix_batch.operator.spec import JOB_TYPES, SpecError, validate
 from helix_jobs.main import JOBS
 from tests.operator.helpers import job_doc
 

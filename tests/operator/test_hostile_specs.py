@@ -10,10 +10,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from helix_batch import policy
-from helix_batch.cli_render import render as render_command
-from helix_batch.settings import Settings
-from helix_batch.spec import SpecError, load_job, validate
+from helix_batch.cli.render import render as render_command
+from helix_batch.operator import policy
+from helix_batch.operator.settings import Settings
+from helix_batch.operator.spec import SpecError, load_job, validate
 from tests.operator.helpers import job_doc
 
 CORPUS = Path(__file__).parents[1] / "hostile" / "specs.yaml"

@@ -6,8 +6,8 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from helix_batch import metrics
-from helix_batch.job_cache import JobCache
+from helix_batch.operator import metrics
+from helix_batch.operator.job_cache import JobCache
 
 KEY = ("analytics", "entities-jan")
 

@@ -12,8 +12,8 @@ import pytest
 from aiohttp import web
 from kubernetes_asyncio import client
 
-from helix_batch.handlers import SpecDiffBase
-from helix_batch.kube import GROUP, connect, raw
+from helix_batch.operator.handlers import SpecDiffBase
+from helix_batch.operator.kube import GROUP, connect, raw
 
 JOB: dict[str, Any] = {
     "apiVersion": f"{GROUP}/v1alpha1",

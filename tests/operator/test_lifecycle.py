@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from helix_batch.lifecycle import (
+from helix_batch.operator.lifecycle import (
     APP_POLL_SECONDS,
     MAX_APP_MESSAGE,
     App,
@@ -22,8 +22,8 @@ from helix_batch.lifecycle import (
     observe_app,
     observe_driver,
 )
-from helix_batch.settings import Settings
-from helix_batch.spec import load_job
+from helix_batch.operator.settings import Settings
+from helix_batch.operator.spec import load_job
 from tests.operator.helpers import RUNNING, at, job_doc, pod, terminated, waiting
 
 SETTINGS = Settings(

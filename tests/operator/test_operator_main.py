@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from helix_batch.operator_main import lease_namespace
-from helix_batch.settings import Settings, SettingsError, variable
+from helix_batch.operator.operator_main import lease_namespace
+from helix_batch.operator.settings import Settings, SettingsError, variable
 
 HELIX_OPERATOR = Path(sys.executable).parent / "helix-operator"
 

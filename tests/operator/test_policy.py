@@ -14,10 +14,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helix_batch import policy
-from helix_batch.crd import crd_schema
-from helix_batch.settings import Settings
-from helix_batch.spec import SpecError, load_job, validate
+from helix_batch.operator import policy
+from helix_batch.operator.crd import crd_schema
+from helix_batch.operator.settings import Settings
+from helix_batch.operator.spec import SpecError, load_job, validate
 from helix_jobs.uris import RESERVED, output_conflict
 from tests.operator.helpers import job_doc
 from tests.operator.test_operator_main import start

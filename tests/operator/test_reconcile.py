@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from helix_batch.kube import Conflict, Invalid, SparkCrdMissing
-from helix_batch.lifecycle import Decision, Driver, observe_driver
-from helix_batch.reconcile import merge_patch, reconcile
-from helix_batch.render import LABEL_PHASE
-from helix_batch.settings import Settings
+from helix_batch.operator.kube import Conflict, Invalid, SparkCrdMissing
+from helix_batch.operator.lifecycle import Decision, Driver, observe_driver
+from helix_batch.operator.reconcile import merge_patch, reconcile
+from helix_batch.operator.render import LABEL_PHASE
+from helix_batch.operator.settings import Settings
 from tests.operator.helpers import RUNNING, at, job_doc, pod, terminated, waiting
 
 SETTINGS = Settings(retry_backoff_base_seconds=10)

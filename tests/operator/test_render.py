@@ -12,8 +12,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from helix_batch.cli_render import render as render_command
-from helix_batch.render import (
+from helix_batch.cli.render import render as render_command
+from helix_batch.operator.render import (
     LABEL_ATTEMPT,
     LABEL_JOB,
     LABEL_JOB_UID,
@@ -22,8 +22,8 @@ from helix_batch.render import (
     job_arguments,
     render_spark_application,
 )
-from helix_batch.settings import Settings
-from helix_batch.spec import SpecError, load_job, validate
+from helix_batch.operator.settings import Settings
+from helix_batch.operator.spec import SpecError, load_job, validate
 from tests.operator.helpers import SAMPLES, job_doc
 
 SETTINGS = Settings(spark_image="registry.example/helix-spark:1", spark_version="4.0.1")

@@ -9,10 +9,10 @@ import jsonschema
 import pytest
 import yaml
 
-from helix_batch.crd import crd_schema
-from helix_batch.schedule_crd import SCHEDULE_CRD, regenerate, template_spec_schema
-from helix_batch.scheduling import load_schedule, render_run
-from helix_batch.spec import validate
+from helix_batch.operator.crd import crd_schema
+from helix_batch.operator.schedule_crd import SCHEDULE_CRD, regenerate, template_spec_schema
+from helix_batch.operator.scheduling import load_schedule, render_run
+from helix_batch.operator.spec import validate
 from tests.operator.helpers import SCHEDULE_SAMPLES
 from tests.operator.test_crd_docs import properties
 from tests.operator.test_scheduling import schedule_doc, utc
@@ -23,7 +23,7 @@ TEMPLATE: dict[str, Any] = SCHEMA["properties"]["spec"]["properties"]["jobTempla
 
 
 def test_the_generated_template_is_in_step_with_the_job_crd() -> None:
-    """Run `python -m helix_batch.schedule_crd` after changing crds/helixbatchjob.yaml."""
+    """Run `python -m helix_batch.operator.schedule_crd` after changing crds/helixbatchjob.yaml."""
     text = SCHEDULE_CRD.read_text()
     assert regenerate(text) == text
     assert TEMPLATE["properties"]["spec"] == template_spec_schema(

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from click.testing import CliRunner, Result
 
-from helix_batch.lifecycle import format_time
-from helix_batch.scheduling import (
+from helix_batch.cli.render import render as render_command
+from helix_batch.operator.lifecycle import format_time
+from helix_batch.operator.scheduling import (
     ANNOTATION_SCHEDULED_TIME,
     LABEL_SCHEDULE,
     Decision,
@@ -27,7 +31,7 @@ from helix_batch.scheduling import (
     run_name,
     window,
 )
-from helix_batch.spec import validate
+from helix_batch.operator.spec import validate
 
 CREATED = "2026-01-01T00:00:00Z"
 
@@ -292,6 +296,14 @@ def test_missed_deadline_is_a_warning() -> None:
     )  # fmt: skip
     assert reasons(d) == ["MissedSchedule"]
     assert "nightly-20261129-0200" in d.events[0].message
+    assert d.status["lastMissedTime"] == "2026-11-29T02:00:00Z"
+    assert d.status["lastScheduleTime"] == "2026-11-27T02:00:00Z"  # no run was created
+    # Looked at again (a run's event, a restart): said once.
+    again = decide(schedule(startingDeadlineSeconds=60), [], d.status, utc("2026-11-29T02:06:00Z"))
+    assert again.events == [] and again.create is None
+    # The next time runs as usual.
+    nxt = decide(schedule(startingDeadlineSeconds=60), [], d.status, utc("2026-11-30T02:00:01Z"))
+    assert created(nxt) == "2026-11-30T02:00:00Z"
 
 
 def test_a_refused_template_creates_nothing_and_warns_once() -> None:
@@ -329,3 +341,37 @@ def test_invalid_schedules(spec: dict[str, Any], field: str) -> None:
 def test_dates_are_dates() -> None:
     start, end = window(schedule(), utc("2026-01-01T02:00:00Z"))
     assert (start, end) == (date(2025, 12, 31), date(2025, 12, 31))
+
+
+def helixctl_render(tmp_path: Path, doc: dict[str, Any], *args: str) -> Result:
+    path = tmp_path / "doc.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return CliRunner().invoke(render_command, ["-f", str(path), *args])
+
+
+def test_helixctl_render_at_prints_the_run_of_that_time(tmp_path: Path) -> None:
+    doc = schedule_doc(timeZone="Europe/Berlin")
+    out = helixctl_render(tmp_path, doc, "--at", "2026-11-29T02:00:00Z")
+    assert out.exit_code == 0, out.output
+    job = yaml.safe_load(out.output)
+    # 02:00 UTC is 03:00 CET: the latest run before it was at 02:00 CET, 01:00 UTC.
+    assert job["metadata"]["name"] == "nightly-20261129-0100"
+    assert job["spec"]["input"]["startDate"] == job["spec"]["input"]["endDate"] == "2026-11-28"
+    assert job == render_run(
+        load_schedule(schedule_doc(timeZone="Europe/Berlin")), utc("2026-11-29T01:00:00Z")
+    )
+
+
+def test_helixctl_render_of_a_schedule_checks_like_the_operator(tmp_path: Path) -> None:
+    assert helixctl_render(tmp_path, schedule_doc()).exit_code == 2  # --at is required
+    assert helixctl_render(tmp_path, {**schedule_doc(), "kind": "HelixBatchJob"}).exit_code == 1
+    refused = schedule_doc()
+    refused["spec"]["jobTemplate"]["spec"]["spark"] = {"serviceAccount": "helix-operator"}
+    out = helixctl_render(tmp_path, refused, "--at", "2026-11-29T02:00:00Z")
+    assert out.exit_code == 1 and "spec.spark.serviceAccount" in out.output
+    invalid = schedule_doc()
+    invalid["spec"]["jobTemplate"]["spec"]["parameters"] = {"numTopics": 5}
+    out = helixctl_render(tmp_path, invalid, "--at", "2026-11-29T02:00:00Z")
+    assert out.exit_code == 1 and "TopicModeling" in out.output
+    out = helixctl_render(tmp_path, schedule_doc(timeZone="Nowhere/Land"), "--at", "2026-11-29")
+    assert out.exit_code == 1 and "spec.timeZone" in out.output

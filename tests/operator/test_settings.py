@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from helix_batch.settings import Settings, SettingsError
+from helix_batch.operator.settings import Settings, SettingsError
 
 
 def test_settings_from_environment() -> None:

@@ -7,7 +7,7 @@ import asyncio
 
 from prometheus_client import REGISTRY
 
-from helix_batch.workqueue import WorkQueue
+from helix_batch.operator.workqueue import WorkQueue
 
 
 def test_a_key_added_many_times_waits_once() -> None:

@@ -1,12 +1,12 @@
 """Finding a dataset's day partitions and what one day folder holds, by prefix listings.
 
 Days are found level by level (``year=``, ``month=``, ``day=`` folders with the '/'
-delimiter), so a date range costs a handful of small listings, never a scan of the bucket.
+delimiter, pruned by the range: ``layout.present_days``, as the Spark jobs' reader does), so a
+date range costs a listing per partition present, never a scan of the bucket.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -17,31 +17,17 @@ from helix_batch.lake.storage import ObjectInfo, Storage
 from helix_jobs import layout
 from helix_jobs.records import Dataset
 
-_LEVEL = re.compile(r"(year|month|day)=(\d{2,4})/$")
-
-
-def _level_value(folder: str, name: str) -> int | None:
-    match = _LEVEL.search(folder)
-    return int(match[2]) if match and match[1] == name else None
-
 
 def list_days(
     storage: Storage, dataset: Dataset, start: date | None = None, end: date | None = None
 ) -> Iterator[date]:
     """The days (ascending) that have a partition folder, optionally within [start, end]."""
-    lo, hi = start or date.min, end or date.max
-    for year_folder in sorted(storage.folders(dataset_prefix(dataset))):
-        year = _level_value(year_folder, "year")
-        if year is None or not lo.year <= year <= hi.year:
-            continue
-        for month_folder in sorted(storage.folders(year_folder)):
-            month = _level_value(month_folder, "month")
-            if month is None or not (lo.year, lo.month) <= (year, month) <= (hi.year, hi.month):
-                continue
-            for day_folder in sorted(storage.folders(month_folder)):
-                day = layout.parse_day(day_folder)
-                if day is not None and lo <= day <= hi and day_folder == day_prefix(dataset, day):
-                    yield day
+    root = dataset_prefix(dataset)
+
+    def names(path: str) -> list[str]:
+        return [f.removeprefix(root + path).removesuffix("/") for f in storage.folders(root + path)]
+
+    return layout.present_days(names, start or date.min, end or date.max)
 
 
 @dataclass(frozen=True)

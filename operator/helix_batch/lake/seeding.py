@@ -21,8 +21,8 @@ from helix_batch.lake.faults import Steps
 from helix_batch.lake.local_storage import LocalStorage
 from helix_batch.lake.partitions import load_day
 from helix_batch.lake.paths import raw_key
+from helix_batch.lake.sample_data import GeneratedRecord, generate
 from helix_batch.lake.storage import DEFAULT_CONCURRENCY, Storage, open_storage
-from helix_batch.sample_data import GeneratedRecord, generate
 from helix_jobs import layout, records
 
 

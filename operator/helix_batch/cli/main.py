@@ -1,0 +1,24 @@
+"""helixctl: render and run HelixBatchJobs locally, and look after the lake."""
+
+from __future__ import annotations
+
+import click
+
+from helix_batch.cli.lake import lake
+from helix_batch.cli.render import render
+from helix_batch.cli.run import demo, run
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """helix-batch command line: render, run, and maintain the data lake."""
+
+
+main.add_command(render)
+main.add_command(run)
+main.add_command(demo)
+main.add_command(lake)
+
+
+if __name__ == "__main__":
+    main()
