@@ -43,6 +43,7 @@ from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from bench.minimal_operator import bench_job
+from helix_batch.operator.crd import JOB_CRD
 from helix_batch.operator.render import render_spark_application
 from helix_batch.operator.settings import Settings
 from tests.e2e.controlplane import ControlPlane
@@ -319,7 +320,7 @@ def main() -> None:
     parser.add_argument("--bursts-only", action="store_true")
     args = parser.parse_args()
     with ControlPlane() as cp:
-        cp.kubectl_ok("apply", "-f", str(ROOT / "crds" / "helixbatchjob.yaml"))
+        cp.kubectl_ok("apply", "-f", str(JOB_CRD))
         cp.apply_spark_crd()
         cp.kubectl_ok(
             "wait", "--for=condition=Established", "crd/helixbatchjobs.batch.helixagent.io"

@@ -21,7 +21,7 @@ from kubernetes_asyncio import config
 from helix_batch.operator.driver_watch import DriverPods
 from helix_batch.operator.kube import JobKey, KubeApi, connect
 from helix_batch.operator.lifecycle import App, decide
-from helix_batch.operator.render import driver_pod_name
+from helix_batch.operator.names import driver_pod_name
 from helix_batch.operator.settings import Settings
 from helix_batch.operator.spec import Job, load_job
 from helix_batch.operator.workqueue import WorkQueue

@@ -179,11 +179,14 @@ def test_operator_image_python_matches_requires_python(operator: Dockerfile) -> 
 
 
 def test_operator_image_contents(operator: Dockerfile) -> None:
-    env = operator.env()
-    crd_file = PurePosixPath(env["HELIX_CRD_FILE"])
+    # The CRDs come with the wheel (package data), not from a copy of crds/ beside it.
+    assert "HELIX_CRD_FILE" not in operator.env()
     copied = {PurePosixPath(dest): sources for sources, dest in operator.copies()}
-    assert copied[crd_file.parent] == ["crds/"]
-    assert (REPO / "crds" / crd_file.name).is_file()
+    assert copied[PurePosixPath("operator")] == ["operator/"]
+    assert not any("crds" in source for sources in copied.values() for source in sources)
+    data = PYPROJECT["tool"]["setuptools"]["package-data"]["helix_batch.operator"]
+    assert sorted(data) == ["crds/helixbatchjob.yaml", "crds/helixbatchschedule.yaml"]
+    assert all((REPO / "operator" / "helix_batch" / "operator" / f).is_file() for f in data)
     (entrypoint,) = operator.all("ENTRYPOINT")
     assert entrypoint == '["helix-operator"]'
     scripts = PYPROJECT["project"]["scripts"]

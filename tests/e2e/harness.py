@@ -23,7 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from helix_batch.operator.render import DRIVER_CONTAINER
+from helix_batch.operator.crd import CRD_DIR
+from helix_batch.operator.names import DRIVER_CONTAINER
 from tests.e2e.controlplane import KubeCluster, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +89,7 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0) ->
 def install_operator(cp: KubeCluster) -> Path:
     """CRDs and the operator's RBAC installed; returns the operator's own kubeconfig."""
     for crd in ("helixbatchjob.yaml", "helixbatchschedule.yaml"):
-        cp.kubectl_ok("apply", "-f", str(ROOT / "crds" / crd))
+        cp.kubectl_ok("apply", "-f", str(CRD_DIR / crd))
     cp.apply_spark_crd()
     for crd in ("helixbatchjobs", "helixbatchschedules"):
         cp.kubectl_ok("wait", "--for=condition=Established", f"crd/{crd}.batch.helixagent.io")

@@ -13,7 +13,7 @@ from kubernetes_asyncio import client, config
 
 from helix_batch.operator.driver_watch import DriverPods
 from helix_batch.operator.kube import JobKey
-from helix_batch.operator.render import LABEL_ATTEMPT, LABEL_JOB
+from helix_batch.operator.names import LABEL_ATTEMPT, LABEL_JOB
 from tests.e2e.controlplane import KubeCluster
 
 

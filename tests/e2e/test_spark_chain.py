@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from helix_batch.operator.render import CREDENTIAL_KEYS, LABEL_ATTEMPT, LABEL_JOB, LABEL_JOB_UID
+from helix_batch.operator.names import LABEL_ATTEMPT, LABEL_JOB, LABEL_JOB_UID
+from helix_batch.operator.render import CREDENTIAL_KEYS
 from tests.e2e.controlplane import KubeCluster
 from tests.e2e.harness import ROOT, Cluster, Operator, install_operator, wait_for
 from tests.e2e.spark_chain import (

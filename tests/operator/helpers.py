@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from helix_batch.operator.render import DRIVER_CONTAINER, LABEL_ATTEMPT, LABEL_JOB
+from helix_batch.operator.names import DRIVER_CONTAINER, LABEL_ATTEMPT, LABEL_JOB
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 _SAMPLE_FILES = sorted(

@@ -13,7 +13,8 @@ from aiohttp import web
 from kubernetes_asyncio import client
 
 from helix_batch.operator.handlers import SpecDiffBase
-from helix_batch.operator.kube import GROUP, connect, raw
+from helix_batch.operator.kube import connect, raw
+from helix_batch.operator.names import GROUP
 
 JOB: dict[str, Any] = {
     "apiVersion": f"{GROUP}/v1alpha1",

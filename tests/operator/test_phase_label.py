@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from helix_batch.operator.names import LABEL_PHASE
 from helix_batch.operator.phase_label import PhaseLabels
-from helix_batch.operator.render import LABEL_PHASE
 
 
 class LabelApi:

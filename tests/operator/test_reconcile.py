@@ -15,8 +15,8 @@ import pytest
 
 from helix_batch.operator.kube import Conflict, Invalid, SparkCrdMissing
 from helix_batch.operator.lifecycle import Decision, Driver, observe_driver
+from helix_batch.operator.names import LABEL_PHASE
 from helix_batch.operator.reconcile import merge_patch, reconcile
-from helix_batch.operator.render import LABEL_PHASE
 from helix_batch.operator.settings import Settings
 from tests.operator.helpers import RUNNING, at, job_doc, pod, terminated, waiting
 

@@ -13,15 +13,14 @@ import yaml
 from click.testing import CliRunner
 
 from helix_batch.cli.render import render as render_command
-from helix_batch.operator.render import (
+from helix_batch.operator.names import (
     LABEL_ATTEMPT,
     LABEL_JOB,
     LABEL_JOB_UID,
     app_name,
     driver_pod_name,
-    job_arguments,
-    render_spark_application,
 )
+from helix_batch.operator.render import job_arguments, render_spark_application
 from helix_batch.operator.settings import Settings
 from helix_batch.operator.spec import SpecError, load_job, validate
 from tests.operator.helpers import SAMPLES, job_doc

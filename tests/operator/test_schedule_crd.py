@@ -9,8 +9,8 @@ import jsonschema
 import pytest
 import yaml
 
-from helix_batch.operator.crd import crd_schema
-from helix_batch.operator.schedule_crd import SCHEDULE_CRD, regenerate, template_spec_schema
+from helix_batch.operator.crd import SCHEDULE_CRD, crd_schema
+from helix_batch.operator.schedule_crd import regenerate, template_spec_schema
 from helix_batch.operator.scheduling import load_schedule, render_run
 from helix_batch.operator.spec import validate
 from tests.operator.helpers import SCHEDULE_SAMPLES

@@ -16,9 +16,8 @@ from click.testing import CliRunner, Result
 
 from helix_batch.cli.render import render as render_command
 from helix_batch.operator.lifecycle import format_time
+from helix_batch.operator.names import ANNOTATION_SCHEDULED_TIME, LABEL_SCHEDULE
 from helix_batch.operator.scheduling import (
-    ANNOTATION_SCHEDULED_TIME,
-    LABEL_SCHEDULE,
     Decision,
     Run,
     Schedule,

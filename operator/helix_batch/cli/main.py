@@ -10,6 +10,7 @@ from helix_batch.cli.run import demo, run
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="helix-batch", prog_name="helixctl")
 def main() -> None:
     """helix-batch command line: render, run, and maintain the data lake."""
 

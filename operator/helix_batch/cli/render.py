@@ -12,14 +12,9 @@ import click
 import yaml
 
 from helix_batch.operator import policy
+from helix_batch.operator.names import SCHEDULE_KIND
 from helix_batch.operator.render import render_spark_application
-from helix_batch.operator.scheduling import (
-    SCHEDULE_KIND,
-    ScheduleError,
-    latest_time,
-    load_schedule,
-    render_run,
-)
+from helix_batch.operator.scheduling import ScheduleError, latest_time, load_schedule, render_run
 from helix_batch.operator.settings import Settings
 from helix_batch.operator.spec import JobSpec, SpecError, load_job
 

@@ -1,20 +1,22 @@
-"""The HelixBatchJob CRD as shipped in crds/, the single source of its schema."""
+"""The HelixBatchJob CRD, the single source of its schema: the package holds the CRD files
+(``crds/`` beside this module, shipped in the wheel), and the repository's crds/ kustomization
+applies these very files."""
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-# In a source checkout the CRD sits at <repo>/crds; images set HELIX_CRD_FILE.
-_DEFAULT = Path(__file__).resolve().parents[3] / "crds" / "helixbatchjob.yaml"
+CRD_DIR = Path(__file__).resolve().parent / "crds"
+JOB_CRD = CRD_DIR / "helixbatchjob.yaml"
+SCHEDULE_CRD = CRD_DIR / "helixbatchschedule.yaml"
 
 
 def crd_path() -> Path:
-    return Path(os.environ.get("HELIX_CRD_FILE", _DEFAULT))
+    return JOB_CRD
 
 
 @cache

@@ -17,7 +17,7 @@ from kubernetes_asyncio import client
 
 from helix_batch.operator.kube import JobKey, PodKey, raw
 from helix_batch.operator.lifecycle import Driver, observe_driver
-from helix_batch.operator.render import LABEL_JOB
+from helix_batch.operator.names import LABEL_JOB
 
 log = logging.getLogger(__name__)
 SELECTOR = f"{LABEL_JOB},spark-role=driver"

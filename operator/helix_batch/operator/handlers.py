@@ -13,7 +13,8 @@ from typing import Any
 import kopf
 
 from helix_batch.operator.controller import Controller
-from helix_batch.operator.kube import GROUP, PLURAL, SCHEDULE_PLURAL, VERSION, connect
+from helix_batch.operator.kube import connect
+from helix_batch.operator.names import FINALIZER, GROUP, PLURAL, SCHEDULE_PLURAL, VERSION
 from helix_batch.operator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Keep kopf's bookkeeping in annotations: status is ours and its schema is strict.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = SpecDiffBase(prefix=GROUP)
-    settings.persistence.finalizer = f"{GROUP}/cancel"
+    settings.persistence.finalizer = FINALIZER
     # Serve the namespaces we are told and the resources present at startup: no cluster-wide
     # list/watch of namespaces and CRDs, so RBAC can stay namespaced.
     settings.scanning.disabled = True

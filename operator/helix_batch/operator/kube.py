@@ -14,15 +14,17 @@ import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from helix_batch.operator.render import LABEL_JOB_UID
+from helix_batch.operator.names import (
+    GROUP,
+    LABEL_JOB_UID,
+    PLURAL,
+    SCHEDULE_PLURAL,
+    SPARK_GROUP,
+    SPARK_PLURAL,
+    SPARK_VERSION,
+    VERSION,
+)
 
-GROUP = "batch.helixagent.io"
-VERSION = "v1alpha1"
-PLURAL = "helixbatchjobs"
-SCHEDULE_PLURAL = "helixbatchschedules"
-SPARK_GROUP = "sparkoperator.k8s.io"
-SPARK_VERSION = "v1beta2"
-SPARK_PLURAL = "sparkapplications"
 TLS_READ_BUFFER = 64 * 1024
 JobKey = tuple[str, str]  # (namespace, job name)
 PodKey = tuple[str, str]  # (namespace, pod name)

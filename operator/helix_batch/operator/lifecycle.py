@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from helix_batch.operator.render import DRIVER_CONTAINER, LABEL_ATTEMPT, app_name
+from helix_batch.operator import names as n
+from helix_batch.operator.names import DRIVER_CONTAINER, LABEL_ATTEMPT, app_name
 from helix_batch.operator.settings import Settings
 from helix_batch.operator.spec import Job
 from helix_jobs import failure
@@ -38,7 +39,10 @@ START_FAILURES = frozenset(
      "CreateContainerError", "Unschedulable"}
 )  # fmt: skip
 # SparkApplication states in which the spark-operator gave up on starting a driver.
-APP_FAILURES = {"SUBMISSION_FAILED": "SubmissionFailed", "FAILED": "SparkApplicationFailed"}
+APP_FAILURES = {
+    "SUBMISSION_FAILED": n.REASON_SUBMISSION_FAILED,
+    "FAILED": n.REASON_SPARK_APPLICATION_FAILED,
+}
 # How much of the spark-operator's error message the status and Events keep.
 MAX_APP_MESSAGE = 600
 # The application's state changes no pod: while its driver pod is awaited, it is read this often.
@@ -169,25 +173,32 @@ def decide(
     if deleting:
         if phase not in TERMINAL and attempt:
             d.actions.append(DeleteApp(attempt))
-            d.finish("Cancelled", "Deleted", "the job was deleted; its attempt was cancelled")
+            d.finish(
+                "Cancelled", n.REASON_DELETED, "the job was deleted; its attempt was cancelled"
+            )
         return d.result()
     if phase in TERMINAL:
         return _expire(d)
     if refusal is not None:
         if attempt and not d.status.pop("nextAttemptTime", None):
-            d.end_attempt("Failed", None, "PolicyViolation")
-        d.finish("Failed", "PolicyViolation", refusal)
+            d.end_attempt("Failed", None, n.REASON_POLICY_VIOLATION)
+        d.finish("Failed", n.REASON_POLICY_VIOLATION, refusal)
         return d.result()
     if job.spec.suspend:
         if phase != "Suspended":
             if attempt and not d.status.get("nextAttemptTime"):
                 d.actions.append(DeleteApp(attempt))
-                d.end_attempt("Suspended", None, "Suspended")
+                d.end_attempt("Suspended", None, n.REASON_SUSPENDED)
             # No attempt is live any more: what described one (or its retry) would be stale.
             for key in ATTEMPT_STATE:
                 d.status.pop(key, None)
-            d.condition("Running", False, "Suspended", "the job is suspended")
-            d.move("Suspended", "Suspended", "the job is suspended", condition=("Suspended", True))
+            d.condition(n.CONDITION_RUNNING, False, n.REASON_SUSPENDED, "the job is suspended")
+            d.move(
+                "Suspended",
+                n.REASON_SUSPENDED,
+                "the job is suspended",
+                condition=(n.CONDITION_SUSPENDED, True),
+            )
         return d.result()
     if phase == "Suspended" or attempt == 0:
         d.status["startTime"] = format_time(now)
@@ -199,11 +210,11 @@ def decide(
     ):
         if not d.status.get("nextAttemptTime"):
             d.actions.append(DeleteApp(attempt))
-            d.end_attempt("Failed", None, "DeadlineExceeded")
+            d.end_attempt("Failed", None, n.REASON_DEADLINE_EXCEEDED)
         d.status.pop("nextAttemptTime", None)
         d.finish(
             "Failed",
-            "DeadlineExceeded",
+            n.REASON_DEADLINE_EXCEEDED,
             f"the job ran longer than activeDeadlineSeconds={deadline}",
         )
         return d.result()
@@ -228,7 +239,7 @@ def _without_driver(d: _Draft, attempt: int, app: App | None) -> Decision:
         grace = timedelta(seconds=d.settings.missing_driver_grace_seconds)
         if d.now >= parse_time(missing) + grace:
             d.actions.append(DeleteApp(attempt))
-            return d.fail_attempt(None, "DriverPodMissing", "the driver pod disappeared")
+            return d.fail_attempt(None, n.REASON_DRIVER_POD_MISSING, "the driver pod disappeared")
         return d.result()
     if app is None:
         d.actions.append(CreateApp(attempt))  # idempotent: adopts an existing one
@@ -263,20 +274,20 @@ def _with_driver(d: _Draft, attempt: int, driver: Driver) -> Decision:
         if reported is not None:
             reason, message = reported
             return d.fail_attempt(driver.exit_code, reason, message, retry=reason not in PERMANENT)
-        reason = driver.reason or "Error"
+        reason = driver.reason or n.REASON_ERROR
         return d.fail_attempt(
             driver.exit_code, reason, f"driver exited with code {driver.exit_code} ({reason})"
         )
     if driver.phase == "Failed":
-        reason = driver.reason or "PodFailed"
+        reason = driver.reason or n.REASON_POD_FAILED
         d.actions.append(DeleteApp(attempt))
         return d.fail_attempt(None, reason, driver.message or f"driver pod failed ({reason})")
     if driver.state == "running":
         d.move(
             "Running",
-            "DriverRunning",
+            n.REASON_DRIVER_RUNNING,
             f"driver {driver.name} is running",
-            condition=("Running", True),
+            condition=(n.CONDITION_RUNNING, True),
         )
         return d.result()
     return _check_start_deadline(d, attempt, driver.reason, driver.message)
@@ -291,7 +302,7 @@ def _check_start_deadline(d: _Draft, attempt: int, reason: str, message: str) ->
     why = f"{reason}: {message}" if reason else message
     return d.fail_attempt(
         None,
-        reason if reason in START_FAILURES else "StartDeadlineExceeded",
+        reason if reason in START_FAILURES else n.REASON_START_DEADLINE_EXCEEDED,
         f"the driver did not start within startDeadlineSeconds={limit}: {why}",
     )
 
@@ -300,9 +311,9 @@ def _succeed(d: _Draft, attempt: int, driver: Driver) -> Decision:
     result, problem = parse_result(driver.message)
     if result is not None:
         d.status["result"] = result
-    d.end_attempt("Succeeded", driver.exit_code, "Completed")
+    d.end_attempt("Succeeded", driver.exit_code, n.REASON_COMPLETED)
     message = "the job completed" + (f"; {problem}" if problem else "")
-    d.finish("Succeeded", "Completed", message)
+    d.finish("Succeeded", n.REASON_COMPLETED, message)
     return d.result()
 
 
@@ -398,7 +409,7 @@ def not_submitted(
     """The status when the next attempt could not be created (``reason``): the job waits in
     Pending and says why; the caller tries again later."""
     d = _Draft(job, dict(status), now, settings)
-    d.condition("Submitted", False, reason, message)
+    d.condition(n.CONDITION_SUBMITTED, False, reason, message)
     d.move("Pending", reason, message, warning=True)
     return Decision(d.status, d.actions)
 
@@ -411,7 +422,7 @@ def refuse_invalid(
     d = _Status(dict(status), now, generation)
     if d.phase not in TERMINAL:
         d.status.pop("nextAttemptTime", None)
-        d.finish("Failed", "InvalidSpec", message)
+        d.finish("Failed", n.REASON_INVALID_SPEC, message)
     return Decision(d.status, d.actions)
 
 
@@ -449,11 +460,11 @@ class _Status:
         start = self.status.get("startTime")
         if start:
             self.status["durationSeconds"] = int((self.now - parse_time(start)).total_seconds())
-        self.condition("Running", False, reason, message)
+        self.condition(n.CONDITION_RUNNING, False, reason, message)
         if phase == "Succeeded":
-            self.condition("Complete", True, reason, message)
+            self.condition(n.CONDITION_COMPLETE, True, reason, message)
         elif phase == "Failed":
-            self.condition("Failed", True, reason, message)
+            self.condition(n.CONDITION_FAILED, True, reason, message)
         self.move(phase, reason, message, warning=phase != "Succeeded")
 
 
@@ -480,10 +491,10 @@ class _Draft(_Status):
         for key in ("driver", "missingSince", "result"):
             self.status.pop(key, None)
         self.actions.append(CreateApp(attempt))
-        if any(c["type"] == "Suspended" for c in self.status.get("conditions") or ()):
-            self.condition("Suspended", False, "Resumed", "the job was resumed")
-        self.move("Submitted", "Submitted", f"attempt {attempt}: created SparkApplication {name}",
-                  condition=("Submitted", True))  # fmt: skip
+        if any(c["type"] == n.CONDITION_SUSPENDED for c in self.status.get("conditions") or ()):
+            self.condition(n.CONDITION_SUSPENDED, False, n.REASON_RESUMED, "the job was resumed")
+        self.move("Submitted", n.REASON_SUBMITTED, f"attempt {attempt}: created SparkApplication {name}",
+                  condition=(n.CONDITION_SUBMITTED, True))  # fmt: skip
         return self.result()
 
     def end_attempt(
@@ -518,21 +529,25 @@ class _Draft(_Status):
         """``detail``: what the attempt's history keeps beyond its reason."""
         attempt = int(self.status["attempt"])
         self.end_attempt("Failed", exit_code, reason, detail)
-        self.condition("Running", False, reason, message)
+        self.condition(n.CONDITION_RUNNING, False, reason, message)
         if not retry:
             self.finish("Failed", reason, message)
         elif attempt <= self.job.spec.backoff_limit:
             delay = backoff_seconds(attempt, self.settings)
             self.status["nextAttemptTime"] = format_time(self.now + timedelta(seconds=delay))
-            self.actions.append(Emit("Warning", "AttemptFailed", f"attempt {attempt}: {message}"))
+            self.actions.append(
+                Emit("Warning", n.REASON_ATTEMPT_FAILED, f"attempt {attempt}: {message}")
+            )
             self.move(
-                "Pending", "Retrying", f"attempt {attempt} failed ({reason}); retrying in {delay}s"
+                "Pending",
+                n.REASON_RETRYING,
+                f"attempt {attempt} failed ({reason}); retrying in {delay}s",
             )
         else:
             limit = self.job.spec.backoff_limit
             self.finish(
                 "Failed",
-                "BackoffLimitExceeded",
+                n.REASON_BACKOFF_LIMIT_EXCEEDED,
                 f"attempt {attempt} failed ({reason}): {message}; no retries left "
                 f"(backoffLimit={limit})",
             )

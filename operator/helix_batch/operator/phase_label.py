@@ -16,7 +16,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from helix_batch.operator.kube import ClusterApi, JobKey
-from helix_batch.operator.render import LABEL_PHASE
+from helix_batch.operator.names import LABEL_PHASE
 from helix_batch.operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)

@@ -30,12 +30,8 @@ from helix_batch.operator.lifecycle import (
     observe_driver,
     refuse_invalid,
 )
-from helix_batch.operator.render import (
-    LABEL_PHASE,
-    app_name,
-    driver_pod_name,
-    render_spark_application,
-)
+from helix_batch.operator.names import LABEL_PHASE, app_name, driver_pod_name
+from helix_batch.operator.render import render_spark_application
 from helix_batch.operator.settings import Settings
 from helix_batch.operator.spec import Job, SpecError, load_job
 

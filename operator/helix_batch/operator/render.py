@@ -2,40 +2,30 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-from helix_batch.operator.spec import API_VERSION, KIND, Job, JobSpec
+from helix_batch.operator.names import (
+    API_VERSION,
+    DRIVER_CONTAINER,
+    EXECUTOR_CONTAINER,
+    KIND,
+    LABEL_ATTEMPT,
+    LABEL_JOB,
+    LABEL_JOB_UID,
+    LABEL_MANAGED_BY,
+    MANAGED_BY,
+    SPARK_API_VERSION,
+    SPARK_KIND,
+    app_name,
+    driver_pod_name,
+)
+from helix_batch.operator.spec import Job, JobSpec
 
-GROUP = "batch.helixagent.io"
-LABEL_JOB = f"{GROUP}/job"
-LABEL_JOB_UID = f"{GROUP}/job-uid"
-LABEL_ATTEMPT = f"{GROUP}/attempt"
-LABEL_PHASE = f"{GROUP}/phase"
-SPARK_API_VERSION = "sparkoperator.k8s.io/v1beta2"
-DRIVER_CONTAINER = "spark-kubernetes-driver"
-EXECUTOR_CONTAINER = "spark-kubernetes-executor"
-# A driver pod is named "<app>-driver"; keep it within a DNS label (63).
-MAX_APP_NAME = 63 - len("-driver")
 CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 DRIVER_POD_NAME_CONF = "spark.kubernetes.driver.pod.name"
 SPARK_UID = 185  # the spark user of the official Apache Spark images
 # Where images/spark/Dockerfile puts the entry point of spark-jobs/.
 MAIN_APPLICATION_FILE = "local:///opt/helix/spark-jobs/run_job.py"
-
-
-def app_name(job_name: str, attempt: int) -> str:
-    """Deterministic, unique per (job, attempt), at most MAX_APP_NAME characters."""
-    suffix = f"-{attempt}"
-    if len(job_name) + len(suffix) <= MAX_APP_NAME:
-        return job_name + suffix
-    digest = hashlib.sha256(job_name.encode()).hexdigest()[:8]
-    keep = MAX_APP_NAME - len(suffix) - len(digest) - 1
-    return f"{job_name[:keep].rstrip('-')}-{digest}{suffix}"
-
-
-def driver_pod_name(job_name: str, attempt: int) -> str:
-    return app_name(job_name, attempt) + "-driver"
 
 
 def spark_uri(uri: str) -> str:
@@ -72,7 +62,7 @@ def pod_labels(job: Job, attempt: int) -> dict[str, str]:
         LABEL_JOB: job.name,
         LABEL_JOB_UID: job.uid,
         LABEL_ATTEMPT: str(attempt),
-        "app.kubernetes.io/managed-by": "helix-batch",
+        LABEL_MANAGED_BY: MANAGED_BY,
     }
 
 
@@ -132,7 +122,7 @@ def render_spark_application(job: Job, attempt: int) -> dict[str, Any]:
         hadoop_conf["fs.s3a.endpoint.region"] = spec.lake.region
     return {
         "apiVersion": SPARK_API_VERSION,
-        "kind": "SparkApplication",
+        "kind": SPARK_KIND,
         "metadata": {
             "name": name,
             "namespace": job.namespace,

@@ -15,10 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from helix_batch.operator import metrics, policy
+from helix_batch.operator import names as n
 from helix_batch.operator.kube import Conflict, Invalid, JobKey, KubeApi
+from helix_batch.operator.names import LABEL_SCHEDULE
 from helix_batch.operator.reconcile import EventSink, merge_patch
 from helix_batch.operator.scheduling import (
-    LABEL_SCHEDULE,
     Decision,
     Schedule,
     ScheduleError,
@@ -45,12 +46,12 @@ def refusal(schedule: Schedule, scheduled: datetime, settings: Settings) -> tupl
     try:
         job = load_job(render_run(schedule, scheduled), settings)
     except SpecError as error:
-        return "InvalidTemplate", f"spec.jobTemplate: {error}"
+        return n.REASON_INVALID_TEMPLATE, f"spec.jobTemplate: {error}"
     except (KeyError, TypeError, ValueError, AttributeError) as error:
-        return "InvalidTemplate", f"spec.jobTemplate: cannot be rendered: {error!r}"
+        return n.REASON_INVALID_TEMPLATE, f"spec.jobTemplate: cannot be rendered: {error!r}"
     violations = policy.check(job.spec, policy.load(settings))
     if violations:
-        return "PolicyViolation", "; ".join(map(str, violations))
+        return n.REASON_POLICY_VIOLATION, "; ".join(map(str, violations))
     return None
 
 
@@ -99,11 +100,11 @@ async def _once(
         job = render_run(schedule, decision.create)
         try:
             if await api.create_job(job):
-                emit(body, "Normal", "RunCreated", f"created {job['metadata']['name']}")
+                emit(body, "Normal", n.REASON_RUN_CREATED, f"created {job['metadata']['name']}")
                 metrics.SCHEDULED_RUNS.labels("created").inc()
                 metrics.SCHEDULE_DELAY_SECONDS.observe((now - decision.create).total_seconds())
         except Invalid as refused:  # what the CRD of the API server refuses, beyond ours
-            problem = ("InvalidTemplate", f"the API server refused the run: {refused}")
+            problem = (n.REASON_INVALID_TEMPLATE, f"the API server refused the run: {refused}")
             decision = decide(schedule, runs, status, now, problem)
     # After creating: a crash in between leaves a run that the next reconcile counts.
     await _record(api, body, status, decision, emit)

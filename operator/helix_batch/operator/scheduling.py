@@ -17,15 +17,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
+from helix_batch.operator import names as n
 from helix_batch.operator.lifecycle import TERMINAL, Emit, format_time, parse_time, set_condition
-from helix_batch.operator.render import GROUP
+from helix_batch.operator.names import (
+    ANNOTATION_SCHEDULED_TIME,
+    API_VERSION,
+    KIND,
+    LABEL_SCHEDULE,
+    SCHEDULE_KIND,
+)
 from helix_batch.operator.schedule_crd import DEFAULT_END_OFFSET_DAYS
-from helix_batch.operator.spec import API_VERSION, KIND
 
-SCHEDULE_KIND = "HelixBatchSchedule"
 # On each run: the schedule that made it (listing them), and its scheduled time.
-LABEL_SCHEDULE = f"{GROUP}/schedule"
-ANNOTATION_SCHEDULED_TIME = f"{GROUP}/scheduled-time"
 RUN_STAMP = "%Y%m%d-%H%M"
 FAILED = frozenset({"Failed", "Cancelled"})
 POLICIES = ("Allow", "Forbid", "Replace")
@@ -243,9 +246,18 @@ def decide(
     if refusal:
         _ready(d, schedule.generation, now, False, *refusal)
     elif spec.suspend:
-        _ready(d, schedule.generation, now, True, "Suspended", "spec.suspend is true: no new runs")
+        _ready(
+            d,
+            schedule.generation,
+            now,
+            True,
+            n.REASON_SUSPENDED,
+            "spec.suspend is true: no new runs",
+        )
     else:
-        _ready(d, schedule.generation, now, True, "Scheduled", f"{spec.cron} ({spec.time_zone})")
+        _ready(
+            d, schedule.generation, now, True, n.REASON_SCHEDULED, f"{spec.cron} ({spec.time_zone})"
+        )
         candidate = latest_time(spec, now)
         # A time skipped past its deadline is not looked at (and warned about) again.
         if candidate is not None and candidate > max([last, *_time(status, "lastMissedTime")]):
@@ -269,7 +281,7 @@ def _start(
     deadline = spec.starting_deadline_seconds
     if deadline is not None and (now - scheduled).total_seconds() > deadline:
         d.events.append(
-            Emit("Warning", "MissedSchedule",
+            Emit("Warning", n.REASON_MISSED_SCHEDULE,
                  f"run {name} (due {format_time(scheduled)}) did not start within "
                  f"startingDeadlineSeconds={deadline}; skipped")
         )  # fmt: skip
@@ -281,7 +293,7 @@ def _start(
     if active and spec.concurrency_policy == "Replace":
         d.delete += [r for r in active if r not in d.delete]
         names = ", ".join(r.name for r in active)
-        d.events.append(Emit("Normal", "RunReplaced", f"deleting {names} for {name}"))
+        d.events.append(Emit("Normal", n.REASON_RUN_REPLACED, f"deleting {names} for {name}"))
     d.create = scheduled
     return ""
 
@@ -327,10 +339,12 @@ def _observe(
     successes += _time(status, "lastSuccessfulTime")
     _set_time(status, "lastSuccessfulTime", max(successes, default=None))
     if active:
-        reason, message = "RunActive", ", ".join(r.name for r in active) + waiting
+        reason, message = n.REASON_RUN_ACTIVE, ", ".join(r.name for r in active) + waiting
     else:
-        reason, message = "NoActiveRun", "no run is active"
-    set_condition(status, "Active", bool(active), reason, message, now, schedule.generation)
+        reason, message = n.REASON_NO_ACTIVE_RUN, "no run is active"
+    set_condition(
+        status, n.CONDITION_ACTIVE, bool(active), reason, message, now, schedule.generation
+    )
 
 
 def _ready(
@@ -338,8 +352,10 @@ def _ready(
 ) -> None:
     """The Ready condition; a Warning Event each time it turns False or says something new."""
     conditions = d.status.get("conditions") or ()
-    previous: Mapping[str, Any] = next((c for c in conditions if c["type"] == "Ready"), {})
-    set_condition(d.status, "Ready", ready, reason, message, now, generation)
+    previous: Mapping[str, Any] = next(
+        (c for c in conditions if c["type"] == n.CONDITION_READY), {}
+    )
+    set_condition(d.status, n.CONDITION_READY, ready, reason, message, now, generation)
     if not ready and (previous.get("status") != "False" or previous.get("message") != message):
         d.events.append(Emit("Warning", reason, message))
 
@@ -351,7 +367,7 @@ def refuse_invalid(
     d = Decision(dict(status))
     d.status["observedGeneration"] = generation
     d.status.pop("nextScheduleTime", None)
-    _ready(d, generation, now, False, "InvalidSchedule", message)
+    _ready(d, generation, now, False, n.REASON_INVALID_SCHEDULE, message)
     return d
 
 

@@ -18,10 +18,9 @@ from celpy import celtypes
 from celpy.adapter import json_to_cel
 
 from helix_batch.operator.crd import crd_schema
+from helix_batch.operator.names import API_VERSION, KIND
 from helix_batch.operator.settings import Settings
 
-API_VERSION = "batch.helixagent.io/v1alpha1"
-KIND = "HelixBatchJob"
 JOB_TYPES: Mapping[str, str] = {
     "EntityExtraction": "entity_extraction",
     "RelationshipMining": "relationship_mining",
