@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: venv demo test lint fmt controlplane clean e2e-kind
+.PHONY: venv demo test lint fmt controlplane node-packages clean e2e-kind
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +28,13 @@ fmt: venv
 	$(BIN)/ruff check --fix .
 
 controlplane:
-	bash tests/controlplane/build.sh --chain > /dev/null
+	bash tests/controlplane/build.sh --chain --node > /dev/null
 
-test: venv lint controlplane
+# containerd, runc, CNI plugins, umoci, skopeo, busybox-static for the real node (needs root).
+node-packages:
+	bash tests/node/install-debian-packages.sh
+
+test: venv lint controlplane node-packages
 	$(BIN)/python -m pytest
 
 # Needs Docker and kind: the same suite against a real cluster with the real spark-operator.

@@ -4,7 +4,8 @@
 # made, and fetches the spark-operator SparkApplication CRD. With --chain, also the
 # real spark-operator chain: kube-scheduler, the spark-operator binary (controller
 # and webhook) with its three CRDs, and kwok; and helm (for the chart's tests). With
-# --helm, of those only helm.
+# --helm, of those only helm. With --node, also the kubelet and the cluster DNS (CoreDNS)
+# of the real node (tests/e2e/node.py); --chain --node builds both.
 #
 # Everything goes to a cache outside the repo:
 #   ${HELIX_CACHE:-$HOME/.cache/helix-batch}/controlplane/k8s-<ver>-etcd-<ver>/
@@ -14,12 +15,15 @@
 #   .../controlplane/spark-operator-<ver>/spark-operator  crds/*.yaml      (--chain)
 #   .../controlplane/kwok-<ver>/kwok                                      (--chain)
 #   .../controlplane/helm-<ver>/helm                             (--chain or --helm)
+#   .../controlplane/kubelet-<k8s ver>/kubelet                            (--node)
+#   .../controlplane/coredns-<ver>/coredns                                (--node)
 #
 # Prints on stdout, one per line:
 #   BIN_DIR=<directory holding the three binaries>
 #   SPARK_CRD=<path of the CRD, empty when it is not available>
 #   KUBE_SCHEDULER=, SPARK_OPERATOR=, SPARK_OPERATOR_CRDS=<dir>, KWOK=   (--chain)
 #   HELM=<path of helm>                                       (--chain or --helm)
+#   KUBELET=, COREDNS=                                                    (--node)
 # If KUBEBUILDER_ASSETS holds the three binaries they are used and nothing is built.
 set -euo pipefail
 
@@ -30,10 +34,18 @@ binaries=(etcd kube-apiserver kube-controller-manager)
 spark_operator_module=${HELIX_SPARK_OPERATOR_MODULE:-github.com/kubeflow/spark-operator/v2}
 with_chain=false
 with_helm=false
-case ${1:-} in
---chain) with_chain=true with_helm=true ;;
---helm) with_helm=true ;;
-esac
+with_node=false
+for arg in "$@"; do
+	case $arg in
+	--chain) with_chain=true with_helm=true ;;
+	--helm) with_helm=true ;;
+	--node) with_node=true ;;
+	*)
+		echo "build.sh: unknown argument $arg (expected --chain, --helm, --node)" >&2
+		exit 2
+		;;
+	esac
+done
 
 log() { echo "build.sh: $*" >&2; }
 
@@ -45,6 +57,7 @@ k8s_version=$(mod_version "$here/gomod/kubernetes/go.mod" k8s.io/kubernetes)
 etcd_version=$(mod_version "$here/gomod/etcd/go.mod" go.etcd.io/etcd/server/v3)
 kwok_version=$(mod_version "$here/gomod/kwok/go.mod" sigs.k8s.io/kwok)
 helm_version=$(mod_version "$here/gomod/helm/go.mod" helm.sh/helm/v3)
+coredns_version=$(mod_version "$here/gomod/coredns/go.mod" github.com/coredns/coredns)
 spark_operator_version=${HELIX_SPARK_OPERATOR_VERSION:-$(mod_version "$here/gomod/spark-operator/go.mod" github.com/kubeflow/spark-operator/v2)}
 : "${k8s_version:?k8s.io/kubernetes not found in gomod/kubernetes/go.mod}"
 : "${etcd_version:?go.etcd.io/etcd/server/v3 not found in gomod/etcd/go.mod}"
@@ -165,6 +178,8 @@ scheduler_dir=$cache_root/kube-scheduler-$k8s_version
 spark_operator_dir=$cache_root/spark-operator-$spark_operator_version
 kwok_dir=$cache_root/kwok-$kwok_version
 helm_dir=$cache_root/helm-$helm_version
+kubelet_dir=$cache_root/kubelet-$k8s_version
+coredns_dir=$cache_root/coredns-$coredns_version
 
 if [[ -n ${KUBEBUILDER_ASSETS:-} ]] && has_binaries "$KUBEBUILDER_ASSETS"; then
 	bin_dir=$KUBEBUILDER_ASSETS
@@ -197,4 +212,11 @@ elif $with_helm; then
 fi
 if $with_helm; then
 	echo "HELM=$helm_dir/helm"
+fi
+if $with_node; then
+	build_chain_binary kubernetes kubelet "$kubelet_dir" k8s.io/kubernetes/cmd/kubelet "$k8s_ldflags"
+	# gomod/coredns is a main package: CoreDNS with the plugins the tests need.
+	build_chain_binary coredns coredns "$coredns_dir" . "-s -w"
+	echo "KUBELET=$kubelet_dir/kubelet"
+	echo "COREDNS=$coredns_dir/coredns"
 fi

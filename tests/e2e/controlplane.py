@@ -2,7 +2,8 @@
 
 The binaries are built from the Kubernetes and etcd Go modules by
 tests/controlplane/build.sh (or taken from KUBEBUILDER_ASSETS), the way envtest does it. There is
-no kubelet: pods are stored and admitted but never run.
+no kubelet: pods are stored and admitted but never run, unless a test adds the real node of
+tests/e2e/node.py to a ControlPlane(real_nodes=True).
 
 The suites see it as a KubeCluster, as they see an existing cluster (ExistingCluster, e.g. kind).
 """
@@ -46,6 +47,10 @@ CONTROLLERS = (
     # The built-in edit/view roles take in helix-batch's aggregated ClusterRoles.
     "clusterrole-aggregation-controller",
 )
+# With real nodes: every namespace gets the kube-root-ca.crt ConfigMap that the kubelet mounts
+# into each pod's ServiceAccount token volume, and Services their EndpointSlices, from which the
+# cluster DNS answers (executors find their driver by its headless Service's name).
+NODE_CONTROLLERS = ("root-ca-certificate-publisher-controller", "endpointslice-controller")
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 # Every request of a ServiceAccount, at Metadata level: what the tests prove RBAC against.
 AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
@@ -339,10 +344,15 @@ class ExistingCluster(KubeCluster):
 
 
 class ControlPlane(KubeCluster):
-    """etcd + kube-apiserver + kube-controller-manager on free loopback ports."""
+    """etcd + kube-apiserver + kube-controller-manager on free loopback ports.
 
-    def __init__(self) -> None:
+    With ``real_nodes``, ready for a kubelet (tests/e2e/node.py): the Node authorizer and
+    NodeRestriction for its requests, the kube-root-ca.crt ConfigMap its pods' token volumes
+    need, and the apiserver's client certificate and address choice for calling it (logs)."""
+
+    def __init__(self, real_nodes: bool = False) -> None:
         super().__init__("helix-controlplane-")
+        self.real_nodes = real_nodes
         self._processes: list[Process] = []
         self._pki: Pki | None = None
         self._kubeconfig: Path | None = None
@@ -429,11 +439,7 @@ class ControlPlane(KubeCluster):
                 f"--tls-cert-file={pki.serving_cert}",
                 f"--tls-private-key-file={pki.serving_key}",
                 f"--client-ca-file={pki.ca_cert}",
-                "--authorization-mode=RBAC",
-                # PodSecurity is on by default; named so that turning it off is a visible change.
-                # OwnerReferencesPermissionEnforcement: owner references that block deletion
-                # need rights on the owner's finalizers, as on hardened clusters.
-                "--enable-admission-plugins=PodSecurity,OwnerReferencesPermissionEnforcement",
+                *self._authorization_and_admission(),
                 f"--audit-policy-file={self._write(self.workdir / 'audit-policy.yaml', AUDIT_POLICY)}",
                 f"--audit-log-path={self.audit_log}",
                 "--audit-log-mode=blocking",
@@ -454,6 +460,7 @@ class ControlPlane(KubeCluster):
         )
 
         kcm_port = free_port()
+        controllers = CONTROLLERS + (NODE_CONTROLLERS if self.real_nodes else ())
         kcm = self._spawn(
             "kube-controller-manager",
             [
@@ -461,7 +468,7 @@ class ControlPlane(KubeCluster):
                 f"--kubeconfig={self._kubeconfig}",
                 f"--authentication-kubeconfig={self._kubeconfig}",
                 f"--authorization-kubeconfig={self._kubeconfig}",
-                f"--controllers={','.join(CONTROLLERS)}",
+                f"--controllers={','.join(controllers)}",
                 "--use-service-account-credentials=false",
                 "--leader-elect=false",
                 f"--root-ca-file={pki.ca_cert}",
@@ -474,6 +481,27 @@ class ControlPlane(KubeCluster):
         )
         kcm_health = f"https://127.0.0.1:{kcm_port}/healthz"
         self._wait_until(kcm, lambda: self._http_ok(kcm_health, self._tls_context()))
+
+    def _authorization_and_admission(self) -> list[str]:
+        # PodSecurity is on by default; named so that turning it off is a visible change.
+        # OwnerReferencesPermissionEnforcement: owner references that block deletion need
+        # rights on the owner's finalizers, as on hardened clusters.
+        admission = ["PodSecurity", "OwnerReferencesPermissionEnforcement"]
+        if not self.real_nodes:
+            return [
+                "--authorization-mode=RBAC",
+                f"--enable-admission-plugins={','.join(admission)}",
+            ]
+        pki = self.pki
+        return [
+            "--authorization-mode=Node,RBAC",
+            f"--enable-admission-plugins={','.join([*admission, 'NodeRestriction'])}",
+            # The kubelet trusts the CA's client certificates; the admin's has clientAuth.
+            f"--kubelet-client-certificate={pki.admin_cert}",
+            f"--kubelet-client-key={pki.admin_key}",
+            # The node's name resolves nowhere: its InternalIP is the address to call.
+            "--kubelet-preferred-address-types=InternalIP",
+        ]
 
     def stop(self) -> None:
         for process in reversed(self._processes):

@@ -88,10 +88,13 @@ def spark_home() -> Path:
 
 class SparkChain:
     """Starts the chain on ``cp``. Its processes die with the test process at the latest
-    (PR_SET_PDEATHSIG). Use as a context manager, or call start() and stop()."""
+    (PR_SET_PDEATHSIG). Use as a context manager, or call start() and stop().
 
-    def __init__(self, cp: ControlPlane) -> None:
+    Without ``kwok``, there is no kwok node: the pods go to the real node of tests/e2e/node.py."""
+
+    def __init__(self, cp: ControlPlane, kwok: bool = True) -> None:
         self.cp = cp
+        self.kwok = kwok
         self.dir = cp.workdir / "spark-chain"
         self._processes: list[Process] = []
 
@@ -126,7 +129,8 @@ class SparkChain:
         webhook_port = self._spawn_webhook(assets.spark_operator)
         self._register_webhook(webhook_port)
         self._spawn_controller(assets.spark_operator)
-        self._spawn_kwok(assets.kwok)
+        if self.kwok:
+            self._spawn_kwok(assets.kwok)
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Process:
         process = Process(name, args, self.dir / f"{name}.log", env)
