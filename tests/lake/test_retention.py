@@ -7,22 +7,31 @@ import tempfile
 import threading
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helix_batch.lake import retention
 from helix_batch.lake.compaction import compact_day, utc_today
 from helix_batch.lake.errors import PolicyError
 from helix_batch.lake.faults import RETAIN_STEPS, Steps
 from helix_batch.lake.local_storage import LocalStorage
 from helix_batch.lake.paths import day_prefix
-from helix_batch.lake.retention import RetentionRules, expired, retain
+from helix_batch.lake.retention import RetentionRules, expired
 from helix_batch.lake.storage import Storage
 from helix_jobs import records
 from tests.lake.helpers import CONV, assert_exactly_once, conversation, keys, put_raw
 
 TODAY = utc_today()
+
+
+def retain(*args: Any, **kwargs: Any) -> retention.RetentionReport:
+    """retention.retain on the day the layouts were made relative to (a run may cross midnight)."""
+    return retention.retain(*args, today=TODAY, **kwargs)
+
+
 STRAYS = (
     "conversations/README.md",
     "conversations/year=2001/notes.txt",
