@@ -101,6 +101,24 @@ class FileSystem:
     def delete(self, uri: str) -> None:
         self.fs.delete(self.path(uri), True)
 
+    def remove_empty_folders(self, uri: str) -> None:
+        """Remove a folder tree that holds no file, deepest folders first; one holding a file
+        stays whole. A store with real folders (SeaweedFS) keeps the folders its objects were
+        in after they are gone, and S3A will not rename onto such a "non-empty directory"."""
+        path = self.path(uri)
+        try:
+            if self.fs.listFiles(path, True).hasNext():
+                return
+            children = self.fs.listStatus(path)
+        except Py4JJavaError as error:
+            if _not_found(error):
+                return
+            raise
+        for child in children:
+            if child.isDirectory():
+                self.remove_empty_folders(child.getPath().toString())
+        self.fs.delete(path, True)
+
 
 def _not_found(error: Py4JJavaError) -> bool:
     return bool(error.java_exception.getClass().getName() == "java.io.FileNotFoundException")

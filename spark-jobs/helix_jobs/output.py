@@ -82,6 +82,7 @@ def publish(fs: FileSystem, staging: Staging) -> None:
     replaced = fs.kind(staging.output) is not None
     if replaced:
         fs.rename(staging.output, staging.previous)
+        fs.remove_empty_folders(staging.output)
     fs.rename(staging.staging, staging.output)
     if replaced:
         fs.delete(staging.previous)

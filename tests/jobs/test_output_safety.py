@@ -20,7 +20,9 @@ from helix_jobs.failure import JobFailure
 from helix_jobs.hadoop_fs import FileSystem
 from helix_jobs.job import Job
 from helix_jobs.output import RESULT_FILE
+from tests.fixtures.s3 import S3Server
 from tests.jobs.lake import RAW_DAYS, Lake, run_job
+from tests.jobs.submit import spark_submit
 
 DAY = RAW_DAYS[0]
 
@@ -226,3 +228,31 @@ def test_a_jvm_error_is_described_by_the_java_exceptions_first_line() -> None:
     error = RuntimeError("An error occurred while calling o61.parquet.")
     error.java_exception = JavaException()  # type: ignore[attr-defined]
     assert failure.describe(error) == "java.io.IOException: No space left on device"
+
+
+def test_on_s3a_a_rerun_replaces_its_own_output(
+    s3_server: S3Server, tiny: Lake, tmp_path: Path
+) -> None:
+    """A retried attempt meets its own earlier output on S3 (where a rename is copies and
+    deletes): it replaces it, and leaves no staging or previous copy behind."""
+    bucket = s3_server.create_bucket()
+    client = s3_server.client()
+    for path in tiny.root.rglob("*"):
+        if path.is_file():
+            client.put_object(Bucket=bucket, Key=path.relative_to(tiny.root).as_posix(),
+                              Body=path.read_bytes())  # fmt: skip
+    dataset, out = f"s3a://{bucket}/conversations/", f"s3a://{bucket}/analytics/entities/"
+    results = []
+    for attempt in (1, 2):
+        log = tmp_path / f"log-{attempt}"
+        done = spark_submit(s3_server, "entity_extraction", dataset, out, DAY, DAY, log)
+        assert done.returncode == 0, done.stderr[-3000:]
+        results.append(json.loads(log.read_text()))
+    same = [{k: v for k, v in r.items() if k != "durationSeconds"} for r in results]
+    assert same[0] == same[1] and results[0]["outputRows"] > 0
+    keys = [
+        o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="analytics/")["Contents"]
+    ]
+    assert all(k.startswith("analytics/entities/") for k in keys), keys
+    stored = json.loads(client.get_object(Bucket=bucket, Key=f"analytics/entities/{RESULT_FILE}")["Body"].read())  # fmt: skip
+    assert stored == results[1]
