@@ -374,3 +374,15 @@ def test_helixctl_render_of_a_schedule_checks_like_the_operator(tmp_path: Path) 
     assert out.exit_code == 1 and "TopicModeling" in out.output
     out = helixctl_render(tmp_path, schedule_doc(timeZone="Nowhere/Land"), "--at", "2026-11-29")
     assert out.exit_code == 1 and "spec.timeZone" in out.output
+
+
+def test_a_job_the_schedule_does_not_control_is_never_one_of_its_runs() -> None:
+    """History limits and Replace delete only runs; a job someone made by hand with the
+    schedule's label and time, or one only referring to it, is not one, so it is never deleted."""
+    job = render_run(schedule(), utc("2026-11-29T01:00:00Z"))
+    meta = job["metadata"]
+    by_hand = {**meta, "uid": "u", "ownerReferences": []}
+    assert observe_run({**job, "metadata": by_hand}, "sched-uid") is None
+    (owner,) = meta["ownerReferences"]
+    referring = {**meta, "uid": "u", "ownerReferences": [{**owner, "controller": False}]}
+    assert observe_run({**job, "metadata": referring}, "sched-uid") is None
