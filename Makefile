@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: venv demo test lint fmt controlplane node-packages clean e2e-kind
+.PHONY: venv demo test lint fmt controlplane node-packages browser clean e2e-kind
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,11 @@ controlplane:
 node-packages:
 	bash tests/node/install-debian-packages.sh
 
-test: venv lint controlplane node-packages
+# Chromium, which renders helixctl report's page in the tests (needs root when missing).
+browser:
+	bash tests/report/install-chromium.sh
+
+test: venv lint controlplane node-packages browser
 	$(BIN)/python -m pytest
 
 # Needs Docker and kind: the same suite against a real cluster with the real spark-operator.
