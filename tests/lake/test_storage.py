@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from helix_batch.lake.errors import InvalidKey, NotFound, StorageError
@@ -93,3 +95,29 @@ def test_s3_uri_and_env_settings(s3_server: S3Server) -> None:
     assert raw["Body"].read() == b"v"
     with pytest.raises(InvalidKey):
         S3Storage("Bad_Bucket", settings=settings)
+
+
+def test_s3_small_puts_send_the_body_without_waiting_for_100_continue(
+    s3_server: S3Server, lake_bucket: str
+) -> None:
+    """Expect: 100-continue costs a round trip per PUT; only bodies of 1 MiB or more wait."""
+    settings = S3Settings(
+        s3_server.endpoint, s3_server.region, s3_server.access_key, s3_server.secret_key
+    )
+    store = S3Storage(lake_bucket, "expect-continue", settings=settings)
+    expect: dict[str, object] = {}
+
+    def record(request: Any, **_: Any) -> None:
+        name = request.url.rsplit("/", 1)[1]
+        if request.method == "PUT" and name in {"small", "created", "large"}:
+            expect[name] = request.headers.get("Expect")
+
+    store.client.meta.events.register("before-send.s3", record)
+    small, large = b"s" * 1000, b"L" * (2 << 20)
+    store.put("small", small)
+    assert store.create("created", small)
+    store.put("large", large)
+    assert expect == {"small": None, "created": None, "large": b"100-continue"}
+    assert store.get("small") == small and store.get("created") == small  # still signed right
+    assert store.get("large") == large
+    store.delete_many(["small", "created", "large"])

@@ -1,0 +1,367 @@
+"""The lake at real latency: SeaweedFS behind toxiproxy, side by side in one run.
+
+    .venv/bin/python bench/bench_lake_latency.py [--rtt-ms 0 5 20] [--records 1000]
+        [--delete-keys 3000] [--repeat 3] [--json]
+
+The kernel here has no netem qdisc, so the latency is toxiproxy's (v2.5.0, built from its Go
+module by bench/build_toxiproxy.sh): one TCP proxy per round trip in front of SeaweedFS's S3
+port, with a latency toxic of half the round trip on each direction (0 ms is the direct port).
+The added round trip is checked first: the median of a small GET through each proxy minus the
+same request direct.
+
+At each round trip, in the same round, with the lake's own knobs (``concurrency``, ``batch``):
+
+1. archive: ``DataLake.archive_many`` with 32 in flight vs one record at a time;
+2. retention: ``retain`` deleting expired partitions in DeleteObjects batches of 1000 (32 in
+   flight) vs one key per request, one at a time (the keys are written direct, not timed).
+
+Prints medians of --repeat rounds, the ratios, and the S3 requests each variant sent (counted
+on the client, by operation), which is where the time goes at a given round trip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.bench_lake import conversations
+from helix_batch.lake.client import DataLake
+from helix_batch.lake.compaction import utc_today
+from helix_batch.lake.paths import day_prefix
+from helix_batch.lake.retention import RetentionRules, retain
+from helix_batch.lake.s3_settings import S3Settings
+from helix_batch.lake.s3_storage import S3Storage, no_expect_for_small_bodies
+from helix_jobs import records
+from tests.fixtures.s3 import S3Server, free_ports, start_seaweedfs, stop_seaweedfs
+
+CONCURRENCY = 32
+BUILD = Path(__file__).resolve().parent / "build_toxiproxy.sh"
+PROBE_REQUESTS = 40
+DAYS = 5  # retention's expired partitions
+
+
+# -- toxiproxy ------------------------------------------------------------------------------
+
+
+@dataclass
+class Toxiproxy:
+    api: str
+    process: subprocess.Popen[bytes]
+
+    def call(self, method: str, path: str, body: dict[str, Any]) -> Any:
+        request = urllib.request.Request(  # noqa: S310 - loopback http
+            self.api + path,
+            data=json.dumps(body).encode(),
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+            return json.loads(response.read() or b"null")
+
+    def proxy(self, name: str, upstream: str, rtt_ms: int) -> str:
+        """A proxy to upstream adding rtt_ms per round trip; returns its host:port."""
+        (port,) = free_ports(1)
+        listen = f"127.0.0.1:{port}"
+        self.call("POST", "/proxies", {"name": name, "listen": listen, "upstream": upstream})
+        # The toxic delays each chunk by `latency` from when it arrived, so chunks pipeline:
+        # a request pays the upstream half once and its response the downstream half.
+        for stream, ms in (("upstream", rtt_ms // 2), ("downstream", rtt_ms - rtt_ms // 2)):
+            self.call(
+                "POST",
+                f"/proxies/{name}/toxics",
+                {
+                    "name": f"latency_{stream}",
+                    "type": "latency",
+                    "stream": stream,
+                    "toxicity": 1.0,
+                    "attributes": {"latency": ms, "jitter": 0},
+                },
+            )
+        return listen
+
+
+def start_toxiproxy(workdir: Path) -> Toxiproxy:
+    binary = subprocess.run(
+        ["bash", str(BUILD)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    (port,) = free_ports(1)
+    log = open(workdir / "toxiproxy.log", "wb")  # noqa: SIM115 - the process owns it
+    process = subprocess.Popen(
+        [binary, "-host", "127.0.0.1", "-port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    api = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(api + "/version", timeout=2),  # noqa: S310 - loopback
+        ):
+            return Toxiproxy(api, process)
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"toxiproxy did not answer on {api}")
+
+
+def stop_toxiproxy(proxy: Toxiproxy) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proxy.process.pid, signal.SIGTERM)
+    proxy.process.wait(timeout=15)
+
+
+# -- the lake through an endpoint -----------------------------------------------------------
+
+
+def counted_storage(
+    server: S3Server, endpoint: str, bucket: str, prefix: str, concurrency: int
+) -> tuple[S3Storage, Counter[str]]:
+    """A storage at endpoint and a live count of the S3 requests it sends, by operation."""
+    settings = S3Settings(endpoint, server.region, server.access_key, server.secret_key)
+    storage = S3Storage(bucket, prefix, settings, concurrency)
+    sent: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        sent[model.name] += 1
+
+    storage.client.meta.events.register("before-call.s3", count)
+    return storage, sent
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+OTHER_PROCESSES: dict[str, int] = {}  # name -> pid, whose CPU time is measured with ours
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(fn: Callable[[], Any]) -> tuple[float, dict[str, float]]:
+    """Wall seconds of fn, and the CPU seconds this process and the others spent meanwhile."""
+    before = {name: cpu_seconds(pid) for name, pid in OTHER_PROCESSES.items()}
+    client = time.process_time()
+    seconds = timed(fn)
+    cpu = {"client": time.process_time() - client}
+    cpu.update({name: cpu_seconds(pid) - before[name] for name, pid in OTHER_PROCESSES.items()})
+    return seconds, cpu
+
+
+def probe_ms(server: S3Server, endpoint: str, bucket: str) -> float:
+    """Median milliseconds of a small GET (a 2-byte object) on a warm connection."""
+    storage, _ = counted_storage(server, endpoint, bucket, "probe", 1)
+    storage.put("small", b"ok")
+    storage.get("small")
+    samples = []
+    for _ in range(PROBE_REQUESTS):
+        samples.append(timed(lambda: storage.get("small")) * 1000)
+    storage.close()
+    return statistics.median(samples)
+
+
+@dataclass
+class Result:
+    seconds: float
+    items: int
+    requests: Counter[str]
+    cpu: dict[str, float]
+
+    @property
+    def rate(self) -> float:
+        return self.items / self.seconds
+
+
+def archive(
+    server: S3Server, endpoint: str, bucket: str, docs: list[Any], conc: int, expect: bool = False
+) -> Result:
+    """expect: every PUT waits for "100 Continue" (botocore's default, the lake's before 18.4)."""
+    storage, sent = counted_storage(server, endpoint, bucket, new_prefix(), conc)
+    if expect:
+        storage.client.meta.events.unregister(
+            "before-sign.s3.PutObject", no_expect_for_small_bodies
+        )
+    lake = DataLake(storage)
+    seconds, cpu = measured(lambda: lake.archive_many(records.CONVERSATIONS, docs))
+    sent = Counter(sent)  # the timed requests, not the check below
+    assert sum(1 for _ in storage.list("conversations/")) == len(docs)
+    storage.close()
+    return Result(seconds, len(docs), sent, cpu)
+
+
+def retention(
+    server: S3Server, endpoint: str, bucket: str, count: int, conc: int, batch: int
+) -> Result:
+    prefix = new_prefix()
+    seeder, _ = counted_storage(server, server.endpoint, bucket, prefix, CONCURRENCY)
+    old = utc_today() - timedelta(days=400)
+    days = [old - timedelta(days=i) for i in range(DAYS)]
+    seeder.put_many(
+        (f"{day_prefix(records.CONVERSATIONS, days[i % DAYS])}conversation_k{i}.json", b"{}")
+        for i in range(count)
+    )
+    storage, sent = counted_storage(server, endpoint, bucket, prefix, conc)
+    rules = RetentionRules({"conversations": 30}, floor_days=7)
+    seconds, cpu = measured(lambda: retain(storage, rules, batch=batch))
+    sent = Counter(sent)
+    assert not list(seeder.list("conversations/")), "retention left keys behind"
+    storage.close()
+    seeder.close()
+    return Result(seconds, count, sent, cpu)
+
+
+def new_prefix() -> str:
+    return f"bench-{uuid.uuid4().hex[:10]}"
+
+
+# -- the run --------------------------------------------------------------------------------
+
+VARIANTS: dict[str, Callable[[S3Server, str, str, Any], Result]] = {
+    "archive_concurrent": lambda s, e, b, a: archive(s, e, b, a.docs, CONCURRENCY),
+    "archive_sequential": lambda s, e, b, a: archive(s, e, b, a.docs, 1),
+    "archive_concurrent_100c": lambda s, e, b, a: archive(s, e, b, a.docs, CONCURRENCY, True),
+    "archive_sequential_100c": lambda s, e, b, a: archive(s, e, b, a.docs, 1, True),
+    "retention_batched": lambda s, e, b, a: retention(s, e, b, a.delete_keys, CONCURRENCY, 1000),
+    "retention_one_key": lambda s, e, b, a: retention(s, e, b, a.delete_keys, 1, 1),
+}
+
+
+def rounds(
+    server: S3Server, endpoints: dict[int, str], bucket: str, args: Any
+) -> Iterator[tuple[int, str, Result]]:
+    for round_no in range(args.repeat):
+        for rtt, endpoint in endpoints.items():
+            for name, run in VARIANTS.items():
+                result = run(server, endpoint, bucket, args)
+                print(
+                    f"round {round_no + 1} rtt {rtt:2d} ms {name:20s} {result.seconds:7.2f} s "
+                    f"{result.rate:8.0f}/s {sum(result.requests.values()):6d} requests",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                yield rtt, name, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rtt-ms", type=int, nargs="+", default=[0, 5, 20])
+    parser.add_argument("--records", type=int, default=1000)
+    parser.add_argument("--delete-keys", type=int, default=3000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
+    args.docs = conversations(args.records, date(2026, 1, 1))
+    workdir = Path(tempfile.mkdtemp(prefix="helix-bench-latency-"))
+    server = start_seaweedfs(workdir)
+    toxiproxy = None
+    try:
+        toxiproxy = start_toxiproxy(workdir)
+        assert server.process is not None
+        OTHER_PROCESSES.update(seaweedfs=server.process.pid, toxiproxy=toxiproxy.process.pid)
+        bucket = server.create_bucket("helix-bench-latency")
+        upstream = server.endpoint.removeprefix("http://")
+        endpoints = {
+            rtt: server.endpoint
+            if rtt == 0
+            else "http://" + toxiproxy.proxy(f"s3_rtt_{rtt}ms", upstream, rtt)
+            for rtt in args.rtt_ms
+        }
+        probes = {rtt: probe_ms(server, endpoint, bucket) for rtt, endpoint in endpoints.items()}
+        proxy_only = "http://" + toxiproxy.proxy("s3_rtt_0ms", upstream, 0)
+        probes[-1] = probe_ms(server, proxy_only, bucket)  # what the proxy itself adds
+        results: dict[int, dict[str, list[Result]]] = {rtt: {} for rtt in endpoints}
+        for rtt, name, result in rounds(server, endpoints, bucket, args):
+            results[rtt].setdefault(name, []).append(result)
+    finally:
+        if toxiproxy is not None:
+            stop_toxiproxy(toxiproxy)
+        stop_seaweedfs(server)
+    report(args, probes, results)
+
+
+def report(
+    args: Any, probes: dict[int, float], results: dict[int, dict[str, list[Result]]]
+) -> None:
+    direct = probes[0] if 0 in probes else float("nan")
+    table = {}
+    for rtt, by_name in results.items():
+        row: dict[str, Any] = {"probe_ms": probes[rtt], "added_rtt_ms": probes[rtt] - direct}
+        for name, runs in by_name.items():
+            row[name] = {
+                "rate": statistics.median(r.rate for r in runs),
+                "seconds": statistics.median(r.seconds for r in runs),
+                "requests": dict(runs[0].requests),
+                "cpu": {k: statistics.median(r.cpu[k] for r in runs) for k in runs[0].cpu},
+            }
+        row["archive_ratio"] = row["archive_concurrent"]["rate"] / row["archive_sequential"]["rate"]
+        row["archive_100c_ratio"] = (
+            row["archive_concurrent_100c"]["rate"] / row["archive_sequential_100c"]["rate"]
+        )
+        row["retention_ratio"] = row["retention_batched"]["rate"] / row["retention_one_key"]["rate"]
+        table[rtt] = row
+    if args.json:
+        print(json.dumps({"records": args.records, "delete_keys": args.delete_keys,
+                          "repeat": args.repeat, "proxy_only_probe_ms": probes[-1], "table": table}, indent=1))  # fmt: skip
+        return
+    print(
+        f"SeaweedFS behind toxiproxy v2.5.0, medians of {args.repeat} rounds; "
+        f"archive {args.records} records, retention {args.delete_keys} keys in {DAYS} partitions"
+    )
+    print(
+        f"small GET direct {direct:.2f} ms, through the proxy with no latency toxic "
+        f"{probes[-1]:.2f} ms"
+    )
+    print(
+        "rtt  | small GET (added) | archive rec/s: 32 in flight / one at a time = ratio "
+        "| the same with 100-continue | retention keys/s: batched / one key per request = ratio"
+    )
+    for rtt, row in table.items():
+        print(
+            f"{rtt:2d} ms | {row['probe_ms']:5.2f} ms ({row['added_rtt_ms']:+5.2f}) | "
+            f"{row['archive_concurrent']['rate']:6.0f} / {row['archive_sequential']['rate']:5.0f}"
+            f" = {row['archive_ratio']:5.1f}x | "
+            f"{row['archive_concurrent_100c']['rate']:6.0f} / "
+            f"{row['archive_sequential_100c']['rate']:5.0f} = {row['archive_100c_ratio']:5.1f}x | "
+            f"{row['retention_batched']['rate']:7.0f} / {row['retention_one_key']['rate']:5.0f}"
+            f" = {row['retention_ratio']:5.1f}x"
+        )
+    print("where the time goes: wall s; CPU s of the client, SeaweedFS, toxiproxy (medians);")
+    print("S3 requests (first round)")
+    for rtt, row in table.items():
+        for name in VARIANTS:
+            requests, cpu = row[name]["requests"], row[name]["cpu"]
+            detail = ", ".join(f"{op} {n}" for op, n in sorted(requests.items()))
+            print(
+                f"  {rtt:2d} ms {name:20s} {row[name]['seconds']:6.2f} s; CPU "
+                f"{cpu['client']:5.2f} + {cpu['seaweedfs']:5.2f} + {cpu['toxiproxy']:5.2f} s; "
+                f"{sum(requests.values()):5d} requests: {detail}"
+            )
+
+
+if __name__ == "__main__":
+    main()
