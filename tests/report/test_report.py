@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from helix_batch.cli.main import main
-from helix_batch.cli.report import output_uri
+from helix_batch.cli.report import default_name, output_uri
 from tests.report.page import Mark, Page, parse
 
 HOSTILE = '<script>alert("x")</script>'
@@ -325,6 +325,11 @@ def test_the_output_is_found_as_helixctl_run_writes_it(
     assert output_uri(job, lake) == want
 
 
+def test_the_default_file_is_named_after_the_output() -> None:
+    assert default_name("s3a://bucket/analytics/debates/2026-01/") == "debates-2026-01.html"
+    assert default_name("file:///data/lake/analytics/entities") == "analytics-entities.html"
+
+
 def test_the_report_goes_to_the_lake_key_or_stdout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -335,7 +340,7 @@ def test_the_report_goes_to_the_lake_key_or_stdout(
     monkeypatch.chdir(tmp_path)
     run = runner.invoke(main, args)
     assert run.exit_code == 0, run.output
-    assert (tmp_path / "providers-report.html").read_text().startswith("<!DOCTYPE html>")
+    assert (tmp_path / "analytics-providers.html").read_text().startswith("<!DOCTYPE html>")
     run = runner.invoke(main, [*args, "-o", "-"])
     assert run.exit_code == 0 and parse(run.output).body("providers")[0][0] == HOSTILE
 

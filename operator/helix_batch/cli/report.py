@@ -35,6 +35,12 @@ def output_uri(job: str, lake: str | None) -> str:
     return f"{lake_uri(lake).rstrip('/')}/{job.strip('/')}"
 
 
+def default_name(uri: str) -> str:
+    """The output's last two path segments: analytics/debates/2026-01/ -> debates-2026-01.html."""
+    segments = [s for s in uri.split("://", 1)[-1].split("/") if s][-2:]
+    return "-".join(segments) + ".html"
+
+
 def written_by_report(path: Path) -> bool:
     with path.open("rb") as head:
         start = head.read(2048).decode("utf-8", "replace")
@@ -78,7 +84,8 @@ def write_page(path: Path, page: str) -> None:
     "-o",
     "--out",
     type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
-    help="The HTML file ('-': stdout). Default: <output name>-report.html here.",
+    help="The HTML file ('-': stdout). Default: the output's last two path segments joined "
+    "by '-', .html, in the current folder.",
 )
 @_lake_errors
 def report(lake: str | None, job: str, out: Path | None) -> None:
@@ -92,6 +99,6 @@ def report(lake: str | None, job: str, out: Path | None) -> None:
     if out is not None and str(out) == "-":
         sys.stdout.write(page)
         return
-    path = out or Path(f"{uri.rstrip('/').rsplit('/', 1)[-1]}-report.html")
+    path = out or Path(default_name(uri))
     write_page(path, page)
     click.echo(f"wrote {path} ({len(page.encode()):,} bytes) from {uri}")
