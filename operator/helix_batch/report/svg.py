@@ -124,7 +124,8 @@ def line(
     if len(points) > 1:
         path = " ".join(f"{x:.3f},{y:.3f}" for x, y in points)
         out.append(f'<polyline class="trend" points="{path}" fill="none" stroke="{PALETTE[0]}"/>')
-    every = max(1, len(labels) // 8)
+    ticks = min(len(labels), 8)  # labelled points, evenly spread, both ends included
+    labelled = {round(j * (len(labels) - 1) / max(ticks - 1, 1)) for j in range(ticks)}
     for i, ((x, y), label, value, text) in enumerate(
         zip(points, labels, values, texts, strict=True)
     ):
@@ -132,7 +133,7 @@ def line(
             f'<circle class="point" cx="{x:.3f}" cy="{y:.3f}" r="4" fill="{PALETTE[0]}" '
             f'data-value="{_number(value)}"><title>{esc(label)}: {esc(text)}</title></circle>'
         )
-        if i % every == 0 or i == len(labels) - 1:
+        if i in labelled:
             out.append(
                 f'<text class="axis" x="{x:.1f}" y="{height - lower + 18}" '
                 f'text-anchor="middle">{esc(label)}</text>'
