@@ -100,41 +100,23 @@ def install_operator(cp: KubeCluster) -> Path:
     return cp.kubeconfig_for_service_account(OPERATOR_NAMESPACE, "helix-operator")
 
 
-class Operator:
-    """``helix-operator`` in a subprocess, authenticated as its own ServiceAccount."""
+class OperatorProcess:
+    """An operator process of a test, its output going to a log file, its metrics port on
+    this host."""
 
-    started: ClassVar[list[Operator]] = []
+    started: ClassVar[list[OperatorProcess]] = []
 
     def __init__(
-        self, cp: KubeCluster, kubeconfig: Path, name: str, namespace: str, **env: str
+        self, cp: KubeCluster, name: str, argv: list[str], env: dict[str, str], port: int
     ) -> None:
         self.cp = cp
         self.name = name
         self.log_path = cp.workdir / f"operator-{name}-{time.monotonic_ns()}.log"
-        self.port = free_port()
-        settings = {
-            "HELIX_NAMESPACES": namespace,
-            "HELIX_LEASE_SECONDS": "3",
-            "HELIX_MISSING_DRIVER_GRACE_SECONDS": "2",
-            "HELIX_RETRY_BACKOFF_BASE_SECONDS": "1",
-            "HELIX_RETRY_BACKOFF_CAP_SECONDS": "4",
-            "HELIX_METRICS_PORT": str(self.port),
-            **env,
-        }
+        self.port = port
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "helix_batch.operator.operator_main"],
-            env={
-                **os.environ,
-                "KUBECONFIG": str(kubeconfig),
-                "POD_NAMESPACE": OPERATOR_NAMESPACE,
-                "POD_NAME": name,
-                **settings,
-            },
-            stdout=self.log_path.open("w"),
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
+            argv, env=env, stdout=self.log_path.open("w"), stderr=subprocess.STDOUT, cwd=ROOT
         )
-        Operator.started.append(self)
+        OperatorProcess.started.append(self)
 
     def log(self) -> str:
         return self.log_path.read_text()
@@ -163,11 +145,39 @@ class Operator:
                 self.kill()
 
 
+class Operator(OperatorProcess):
+    """``helix-operator`` in a subprocess, authenticated as its own ServiceAccount."""
+
+    def __init__(
+        self, cp: KubeCluster, kubeconfig: Path, name: str, namespace: str, **env: str
+    ) -> None:
+        port = free_port()
+        settings = {
+            "HELIX_NAMESPACES": namespace,
+            "HELIX_LEASE_SECONDS": "3",
+            "HELIX_MISSING_DRIVER_GRACE_SECONDS": "2",
+            "HELIX_RETRY_BACKOFF_BASE_SECONDS": "1",
+            "HELIX_RETRY_BACKOFF_CAP_SECONDS": "4",
+            "HELIX_METRICS_PORT": str(port),
+            **env,
+        }
+        argv = [sys.executable, "-m", "helix_batch.operator.operator_main"]
+        environment = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "POD_NAMESPACE": OPERATOR_NAMESPACE,
+            "POD_NAME": name,
+            **settings,
+        }
+        super().__init__(cp, name, argv, environment, port)
+
+
 class Cluster:
     """kubectl helpers for one namespace (created if missing), served by the operator through a
-    RoleBinding of its ClusterRole, as manifests/base/operator-rbac.yaml does for its own."""
+    RoleBinding of its ClusterRole, as manifests/base/operator-rbac.yaml does for its own (but
+    not with ``bind_operator=False``: an installation's own RoleBinding serves it)."""
 
-    def __init__(self, cp: KubeCluster, namespace: str) -> None:
+    def __init__(self, cp: KubeCluster, namespace: str, bind_operator: bool = True) -> None:
         self.cp = cp
         self.ns = namespace
         binding = {
@@ -188,7 +198,8 @@ class Cluster:
             ],
         }
         ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
-        items = {"apiVersion": "v1", "kind": "List", "items": [ns, binding]}
+        objects = [ns, binding] if bind_operator else [ns]
+        items = {"apiVersion": "v1", "kind": "List", "items": objects}
         cp.kubectl_ok("apply", "-f", "-", input=json.dumps(items))
         self.spark_operator_is_real = namespace in spark_operator_namespaces(cp)
 
@@ -248,6 +259,13 @@ class Cluster:
                 timeout=REAL_DRIVER_TIMEOUT,
             )
             return pod_name
+        # spark-submit builds the pod from the application's template: its security contexts
+        # let it into a namespace that enforces restricted Pod Security.
+        template = spec["driver"].get("template", {}).get("spec", {})
+        driver: dict[str, Any] = {"name": DRIVER_CONTAINER, "image": spec["image"]}
+        for c in template.get("containers", []):
+            if c["name"] == DRIVER_CONTAINER and "securityContext" in c:
+                driver["securityContext"] = c["securityContext"]
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
@@ -272,7 +290,8 @@ class Cluster:
             },
             "spec": {
                 "schedulingGates": [{"name": HARNESS_SCHEDULING_GATE}],
-                "containers": [{"name": DRIVER_CONTAINER, "image": spec["image"]}],
+                "securityContext": template.get("securityContext", {}),
+                "containers": [driver],
             },
         }
         if sidecar:
