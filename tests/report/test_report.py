@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 from helix_batch.cli.main import main
 from helix_batch.cli.report import default_name, output_uri
+from tests.fixtures.s3 import S3Server
 from tests.report.page import Mark, Page, parse
 
 HOSTILE = '<script>alert("x")</script>'
@@ -367,3 +368,37 @@ def test_a_folder_without_a_result_is_refused(tmp_path: Path) -> None:
     run = CliRunner().invoke(main, ["report", "--job", str(tmp_path), "-o", "-"])
     assert run.exit_code == 1
     assert "no _helix_result.json; not the output of a job" in run.output
+
+
+def test_an_output_on_s3_reads_like_the_same_output_on_disk(
+    tmp_path: Path, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = write_output(tmp_path / "providers", "ProviderPerformance",
+                          {"part-0.parquet": providers_table(PROVIDERS)})  # fmt: skip
+    bucket = s3_server.create_bucket()
+    client = s3_server.client()
+    for path in folder.rglob("*"):
+        if path.is_file():
+            key = f"lake/analytics/providers/{path.relative_to(folder).as_posix()}"
+            client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "s3.html"
+    run = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "--lake",
+            f"s3://{bucket}/lake",
+            "-o",
+            str(out),
+            "--job",
+            "s3a://helixagent-datalake/analytics/providers/",
+        ],
+    )
+    assert run.exit_code == 0, run.output
+    assert f"from s3a://{bucket}/lake/analytics/providers" in run.output
+    on_s3 = parse(out.read_text(encoding="utf-8"))
+    on_disk = report(folder, tmp_path / "disk.html")
+    assert on_s3.body("providers") == on_disk.body("providers")
+    assert [m.value for m in on_s3.marks] == [m.value for m in on_disk.marks]
