@@ -31,6 +31,8 @@ from tests.e2e.test_operator import (  # noqa: F401 - run here against the chart
     job,
     test_deletion_cancels_and_garbage_collects,
     test_success_with_result_columns_and_wait,
+    test_suspend_and_resume,
+    test_ttl_after_finished,
 )
 
 pytestmark = pytest.mark.own_control_plane
