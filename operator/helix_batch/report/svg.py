@@ -7,6 +7,8 @@ Every string that reaches the markup goes through :func:`esc`. Each mark carries
 from __future__ import annotations
 
 import html
+import math
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,8 +26,14 @@ def esc(text: object) -> str:
 
 
 def short(label: str, limit: int) -> str:
-    """The label cut to ``limit`` characters; charts show it in full in the tooltip."""
-    return label if len(label) <= limit else label[: limit - 1] + "…"
+    """The label cut to ``limit`` columns (East Asian wide characters take two); charts show
+    it in full in the tooltip."""
+    used = 0
+    for index, char in enumerate(label):
+        used += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+        if used > limit:
+            return label[: max(index - 1, 0)] + "…"
+    return label
 
 
 def _number(value: float) -> str:
@@ -56,7 +64,10 @@ def bars(
     legend = 20 if per_row > 1 else 0
     height = TOP + legend + rows * row_height + 8
     plot = width - label_width - VALUE_WIDTH
-    largest = max((v for s in series for v in s.values if v is not None and v > 0), default=1.0)
+    largest = max(
+        (v for s in series for v in s.values if v is not None and math.isfinite(v) and v > 0),
+        default=1.0,
+    )
     out = [
         f'<svg class="chart" role="img" aria-label="{esc(title)}" width="{width}" '
         f'height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
@@ -79,7 +90,7 @@ def bars(
         )
         for number, item in enumerate(series):
             value = item.values[row]
-            if value is None:
+            if value is None or not math.isfinite(value):
                 continue
             y = y0 + number * ROW + 3
             length = plot * max(value, 0.0) / largest
