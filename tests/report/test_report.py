@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 from helix_batch.cli.main import main
 from helix_batch.cli.report import default_name, output_uri
+from helix_batch.report.svg import short
 from tests.fixtures.s3 import S3Server
 from tests.report.page import Mark, Page, parse
 
@@ -402,3 +403,10 @@ def test_an_output_on_s3_reads_like_the_same_output_on_disk(
     on_disk = report(folder, tmp_path / "disk.html")
     assert on_s3.body("providers") == on_disk.body("providers")
     assert [m.value for m in on_s3.marks] == [m.value for m in on_disk.marks]
+
+
+def test_chart_labels_are_cut_by_display_width() -> None:
+    assert short("abcdef", 5) == "abcd…"
+    assert short("abcde", 5) == "abcde"
+    assert short("東京タワー", 6) == "東京…"  # two columns each: 東京 and the ellipsis fit in 6
+    assert short(HOSTILE, 40) == HOSTILE
