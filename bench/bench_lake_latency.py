@@ -37,6 +37,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ from tests.fixtures.s3 import S3Server, free_ports, start_seaweedfs, stop_seawee
 
 CONCURRENCY = 32
 BUILD = Path(__file__).resolve().parent / "build_toxiproxy.sh"
-PROBE_REQUESTS = 40
+PROBE_REQUESTS = 100
 DAYS = 5  # retention's expired partitions
 
 
@@ -172,16 +173,24 @@ def measured(fn: Callable[[], Any]) -> tuple[float, dict[str, float]]:
     return seconds, cpu
 
 
-def probe_ms(server: S3Server, endpoint: str, bucket: str) -> float:
-    """Median milliseconds of a small GET (a 2-byte object) on a warm connection."""
-    storage, _ = counted_storage(server, endpoint, bucket, "probe", 1)
-    storage.put("small", b"ok")
-    storage.get("small")
-    samples = []
-    for _ in range(PROBE_REQUESTS):
-        samples.append(timed(lambda: storage.get("small")) * 1000)
-    storage.close()
-    return statistics.median(samples)
+def probe_ms(server: S3Server, endpoints: dict[int, str], bucket: str) -> dict[int, float]:
+    """Median milliseconds of a small GET (a 2-byte object) on a warm connection, per endpoint.
+
+    The endpoints take turns, so the machine's load of the moment weighs on each alike.
+    """
+    stores = {}
+    for rtt, endpoint in endpoints.items():
+        stores[rtt], _ = counted_storage(server, endpoint, bucket, "probe", 1)
+    stores[0].put("small", b"ok")
+    samples: dict[int, list[float]] = {rtt: [] for rtt in stores}
+    for round_no in range(PROBE_REQUESTS + 1):
+        for rtt, store in stores.items():
+            seconds = timed(partial(store.get, "small"))
+            if round_no:  # the first opens the connection
+                samples[rtt].append(seconds * 1000)
+    for store in stores.values():
+        store.close()
+    return {rtt: statistics.median(ms) for rtt, ms in samples.items()}
 
 
 @dataclass
@@ -291,9 +300,9 @@ def main() -> None:
             else "http://" + toxiproxy.proxy(f"s3_rtt_{rtt}ms", upstream, rtt)
             for rtt in args.rtt_ms
         }
-        probes = {rtt: probe_ms(server, endpoint, bucket) for rtt, endpoint in endpoints.items()}
         proxy_only = "http://" + toxiproxy.proxy("s3_rtt_0ms", upstream, 0)
-        probes[-1] = probe_ms(server, proxy_only, bucket)  # what the proxy itself adds
+        # -1: through a proxy with 0 ms toxics, what the proxy itself adds
+        probes = probe_ms(server, {0: server.endpoint, -1: proxy_only, **endpoints}, bucket)
         results: dict[int, dict[str, list[Result]]] = {rtt: {} for rtt in endpoints}
         for rtt, name, result in rounds(server, endpoints, bucket, args):
             results[rtt].setdefault(name, []).append(result)
