@@ -28,7 +28,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 DATASET_CHOICE = click.Choice(sorted(records.DATASETS))
 
 
-def _lake_errors(fn: F) -> F:
+def lake_errors(fn: F) -> F:
     """Turn the library's and the store's errors into a clear message and exit code 1."""
 
     @functools.wraps(fn)
@@ -85,7 +85,7 @@ def lake() -> None:
 @lake.command()
 @_lake_option()
 @_json_option
-@_lake_errors
+@lake_errors
 def stats(lake_uri: str, as_json: bool) -> None:
     """Objects, bytes and day range per dataset."""
     client = DataLake.open(lake_uri)
@@ -122,7 +122,7 @@ def _read_records(paths: tuple[str, ...]) -> Iterator[Any]:
 @click.argument("files", nargs=-1, required=True)
 @_concurrency_option
 @_json_option
-@_lake_errors
+@lake_errors
 def archive(
     lake_uri: str,
     dataset: str,
@@ -215,7 +215,7 @@ def _print_compaction(result: dict[str, Any]) -> None:
 @_concurrency_option
 @_dry_run_option
 @_json_option
-@_lake_errors
+@lake_errors
 def compact_command(
     lake_uri: str,
     datasets: tuple[str, ...],
@@ -283,7 +283,7 @@ def _print_retention(result: dict[str, Any]) -> None:
 @_concurrency_option
 @_dry_run_option
 @_json_option
-@_lake_errors
+@lake_errors
 def retain_command(
     lake_uri: str,
     max_age: tuple[str, ...],
@@ -311,7 +311,7 @@ def retain_command(
 @click.option("--lake", "lake_uri", envvar="HELIX_LAKE", help="Overrides the policy's lake.")
 @_dry_run_option
 @_json_option
-@_lake_errors
+@lake_errors
 def maintain(policy_path: str, lake_uri: str | None, dry_run: bool, as_json: bool) -> None:
     """The CronJob's command: compaction, then retention, as the policy says."""
     policy: Policy = load_policy(policy_path)
@@ -347,7 +347,7 @@ def maintain(policy_path: str, lake_uri: str | None, dry_run: bool, as_json: boo
 @click.option("--malformed-share", type=click.FloatRange(0, 1), default=0.002, show_default=True)
 @_concurrency_option
 @_json_option
-@_lake_errors
+@lake_errors
 def seed(
     lake_uri: str,
     conversations: int,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from helix_batch.cli.lake import _lake_errors
+from helix_batch.cli.lake import lake_errors
 from helix_batch.cli.run import lake_uri, rebase
 from helix_batch.lake.storage import open_storage
 from helix_batch.report.page import DOCTYPE, GENERATOR, render_page
@@ -87,7 +87,7 @@ def write_page(path: Path, page: str) -> None:
     help="The HTML file ('-': stdout). Default: the output's last two path segments joined "
     "by '-', .html, in the current folder.",
 )
-@_lake_errors
+@lake_errors
 def report(lake: str | None, job: str, out: Path | None) -> None:
     """Write a self-contained HTML page of a job's results, with charts."""
     uri = output_uri(job, lake)
