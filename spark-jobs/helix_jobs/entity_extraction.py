@@ -21,29 +21,57 @@ from helix_jobs import records
 from helix_jobs.job import Job, Param, count_rows, listed, number, observed_rows, one_of
 
 
-def mentions(conversations: DataFrame) -> DataFrame:
-    """One row per entity mention: conversation_id, started_at, the mention's fields, and
-    ``created_at`` (of the message it points at; null when message_index names no message) and
-    ``position`` (its 0-based index in the conversation's ``entities``), for ``latest``."""
+def _located(e: Column, i: Column) -> dict[str, Column]:
+    """A mention's fields, ``created_at`` of the message it points at (null when message_index
+    names no message) and ``position`` (its 0-based index in the conversation's entities)."""
     # Only the messages' created_at is read (no content), so compacted files stay cheap.
     created = F.col("messages.created_at")
+    at = e["message_index"]
+    inside = (at >= 0) & (at < F.size(created))
+    return {
+        "entity_id": e["entity_id"],
+        "entity_type": e["entity_type"],
+        "name": e["name"],
+        "confidence": e["confidence"],
+        "message_index": at,
+        "created_at": F.when(inside, F.get(created, at.cast("int"))),
+        "position": i,
+    }
+
+
+def mentions(conversations: DataFrame) -> DataFrame:
+    """One row per entity mention: conversation_id, started_at and the mention's fields, with
+    ``created_at`` and ``position`` for ``latest_name_and_type``."""
 
     def located(e: Column, i: Column) -> Column:
-        at = e["message_index"]
-        inside = (at >= 0) & (at < F.size(created))
-        return F.struct(
-            e["entity_id"].alias("entity_id"),
-            e["entity_type"].alias("entity_type"),
-            e["name"].alias("name"),
-            e["confidence"].alias("confidence"),
-            at.alias("message_index"),
-            F.when(inside, F.get(created, at.cast("int"))).alias("created_at"),
-            i.alias("position"),
-        )
+        return F.struct(*(c.alias(name) for name, c in _located(e, i).items()))
 
     return conversations.select(
         "conversation_id", "started_at", F.explode(F.transform("entities", located)).alias("e")
     ).select("conversation_id", "started_at", "e.*")
+
+
+def entity_conversations(conversations: DataFrame) -> DataFrame:
+    """One row per conversation and entity it mentions: conversation_id, started_at and the
+    entity's latest mention there, as in ``mentions``. An entity's rows count its conversations
+    without a distinct aggregate, and feed ``latest_name_and_type`` fewer rows."""
+
+    def located(e: Column, i: Column) -> Column:
+        fields = _located(e, i)
+        # Sorted by entity, then by what "latest" compares within one conversation.
+        order = ("entity_id", "created_at", "message_index", "position", "name", "entity_type")
+        return F.struct(*(fields[name].alias(name) for name in order))
+
+    ordered = F.sort_array(F.transform("entities", located))
+    last_of_each = F.filter(
+        "m",
+        lambda m, i: (
+            (i == F.size("m") - 1) | (F.element_at("m", i + 2)["entity_id"] != m["entity_id"])
+        ),
+    )
+    return conversations.select("conversation_id", "started_at", ordered.alias("m")).select(
+        "conversation_id", "started_at", F.inline(last_of_each)
+    )
 
 
 def latest_name_and_type() -> Column:

@@ -23,7 +23,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from helix_jobs import records
-from helix_jobs.entity_extraction import latest_name_and_type, mentions
+from helix_jobs.entity_extraction import entity_conversations, latest_name_and_type
 from helix_jobs.job import Job, Param, count_rows, integer, observed_rows
 
 
@@ -99,9 +99,9 @@ def run(
     pairs, candidates = count_rows(pairs, "candidate_pairs")
     kept = pairs.where(F.col("cooccurrence_count") >= p["minCooccurrence"])
     entity = (
-        mentions(conversations)
+        entity_conversations(conversations)
         .groupBy("entity_id")
-        .agg(F.countDistinct("conversation_id").alias("n"), latest_name_and_type().alias("latest"))
+        .agg(F.count(F.lit(1)).alias("n"), latest_name_and_type().alias("latest"))
     )
     a = entity.select(
         F.col("entity_id").alias("entity_a"),
