@@ -11,12 +11,14 @@ same request direct.
 
 At each round trip, in the same round, with the lake's own knobs (``concurrency``, ``batch``):
 
-1. archive: ``DataLake.archive_many`` with 32 in flight vs one record at a time;
+1. archive: ``DataLake.archive_many`` with 32 in flight vs one record at a time, and both
+   again with botocore's ``Expect: 100-continue`` on every PUT (the lake before 363a757);
 2. retention: ``retain`` deleting expired partitions in DeleteObjects batches of 1000 (32 in
    flight) vs one key per request, one at a time (the keys are written direct, not timed).
 
-Prints medians of --repeat rounds, the ratios, and the S3 requests each variant sent (counted
-on the client, by operation), which is where the time goes at a given round trip.
+Prints medians of --repeat rounds and the ratios, and where the time goes: each variant's S3
+requests (counted on the client, by operation) and the CPU seconds the client, SeaweedFS and
+toxiproxy spent during it (from /proc). Numbers: docs/benchmarks.md.
 """
 
 from __future__ import annotations
