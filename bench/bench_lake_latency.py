@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -312,6 +313,7 @@ def main() -> None:
         if toxiproxy is not None:
             stop_toxiproxy(toxiproxy)
         stop_seaweedfs(server)
+        shutil.rmtree(workdir, ignore_errors=True)
     report(args, probes, results)
 
 
