@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from helix_batch.operator.names import LABEL_PHASE
 from helix_batch.operator.phase_label import PhaseLabels
+from helix_batch.operator.workqueue import WorkQueue
 
 
 class LabelApi:
@@ -87,3 +88,29 @@ def test_a_failed_write_is_retried_unless_a_newer_phase_came() -> None:
 
     run(api, scenario)
     assert sorted(api.writes) == [("a", "Running"), ("b", "Failed")]
+
+
+def test_a_label_gives_way_to_the_reconciles_until_they_are_done() -> None:
+    api = LabelApi()
+    jobs: WorkQueue[str] = WorkQueue()
+
+    async def main() -> None:
+        labels = PhaseLabels(api, retry_seconds=0.05, give_way=jobs.settled)  # type: ignore[arg-type]
+        tasks = [asyncio.create_task(w) for w in labels.work()]
+        try:
+            jobs.add("a")  # a reconcile waits
+            labels.set(("ns", "a"), "Running")
+            await asyncio.sleep(0.2)
+            assert api.writes == []
+            key = await jobs.get()
+            labels.set(("ns", "a"), "Succeeded")  # decided while in work: only this is written
+            jobs.done(key)
+            await until(lambda: len(api.writes) == 1)
+            await asyncio.sleep(0.1)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(main())
+    assert api.writes == [("a", "Succeeded")]

@@ -111,3 +111,38 @@ def sample(metric: str, queue: str) -> float:
     value = REGISTRY.get_sample_value(metric, {"name": queue})
     assert value is not None, metric
     return value
+
+
+def test_settled_waits_until_no_key_waits_or_is_in_work_but_not_past_its_deadline() -> None:
+    async def scenario() -> tuple[float, float, float]:
+        loop = asyncio.get_running_loop()
+        queue: WorkQueue[str] = WorkQueue()
+        started = loop.time()
+        await queue.settled(started + 5)  # nothing to give way to
+        idle_wait = loop.time() - started
+
+        queue.add("a")
+        queue.add("b")
+
+        async def work_off() -> None:
+            await asyncio.sleep(0.1)
+            for _ in range(2):
+                key = await queue.get()
+                await asyncio.sleep(0.05)
+                queue.done(key)
+
+        worker = asyncio.create_task(work_off())
+        started = loop.time()
+        await queue.settled(started + 5)
+        busy_wait = loop.time() - started  # a and b: 0.1 s, then 0.05 s each
+        await worker
+
+        queue.add("c")  # never worked off: the deadline ends the wait
+        started = loop.time()
+        await queue.settled(started + 0.2)
+        return idle_wait, busy_wait, loop.time() - started
+
+    idle_wait, busy_wait, deadline_wait = asyncio.run(scenario())
+    assert idle_wait < 0.05
+    assert 0.2 <= busy_wait < 1.0
+    assert 0.2 <= deadline_wait < 1.0

@@ -43,9 +43,10 @@ class Controller:
         self.api = KubeApi(api_client)
         self.settings = settings
         self.now = now
-        self.events = EventRecorder(api_client)
-        self.labels = PhaseLabels(self.api, RETRY_AFTER_ERROR_SECONDS)
         self.queue: WorkQueue[JobKey] = WorkQueue("jobs", RETRY_BASE_SECONDS, RETRY_CAP_SECONDS)
+        # Labels and Events give way to the reconciles of a burst (phase_label.py).
+        self.events = EventRecorder(api_client, self.queue.settled)
+        self.labels = PhaseLabels(self.api, RETRY_AFTER_ERROR_SECONDS, self.queue.settled)
         self.jobs = JobCache()  # fed by kopf's watch (handlers.py)
         metrics.count_jobs_from(self.jobs.by_phase)
         self.pods = DriverPods(api_client, self.queue.add)

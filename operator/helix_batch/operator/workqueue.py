@@ -2,7 +2,8 @@
 added, is never handed to two workers at once (added while in work, it runs again after), and
 can be added for later (a deadline), where only its earliest moment counts, or again after a
 failure, later after each failure in a row. Its depth, waits, adds and retries are metrics named
-like client-go's."""
+like client-go's. Writes of lower priority (phase labels, Events) can give way to its backlog
+(``settled``)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,19 @@ import asyncio
 import contextlib
 import heapq
 import time
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 from helix_batch.operator import metrics
 
 K = TypeVar("K", bound=Hashable)
+# How long a write of lower priority gives way at most, from when it was wanted.
+GIVE_WAY_SECONDS = 30.0
+GiveWay = Callable[[float], Awaitable[None]]  # ``settled`` of a queue, or ``no_wait``
+
+
+async def no_wait(deadline: float) -> None:
+    return None
 
 
 class WorkQueue(Generic[K]):
@@ -29,6 +37,8 @@ class WorkQueue(Generic[K]):
         self._later: list[tuple[float, K]] = []  # heap; stale entries are skipped
         self._due: dict[K, float] = {}  # the earliest pending moment of each key
         self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()  # no key waits or is in work
+        self._idle.set()
         self._failures: dict[K, int] = {}  # failures in a row, of keys that failed last
         self._retry = (retry_base_seconds, retry_cap_seconds)
         self._depth = metrics.QUEUE_DEPTH.labels(name)
@@ -41,6 +51,7 @@ class WorkQueue(Generic[K]):
             self._again.add(key)
         elif key not in self._waiting:
             self._waiting[key] = time.monotonic()
+            self._idle.clear()
             self._ready.put_nowait(key)
             self._adds.inc()
             self._depth.inc()
@@ -79,6 +90,15 @@ class WorkQueue(Generic[K]):
         if key in self._again:
             self._again.discard(key)
             self.add(key)
+        elif not self._working and not self._waiting:
+            self._idle.set()
+
+    async def settled(self, deadline: float) -> None:
+        """Until no key waits or is in work, but no later than loop time ``deadline``."""
+        timeout = deadline - asyncio.get_running_loop().time()
+        if not self._idle.is_set() and timeout > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), timeout)
 
     async def release_due(self) -> None:
         """Forever: move keys whose moment has come to the ready queue."""
