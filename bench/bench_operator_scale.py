@@ -163,9 +163,14 @@ class Bench:
     async def applications(self, ids: range) -> dict[str, dict[str, Any]]:
         wanted = {f"{name(i)}-1" for i in ids}
         while True:
-            listing = await self.custom.list_namespaced_custom_object(
-                "sparkoperator.k8s.io", "v1beta2", self.ns, "sparkapplications"
-            )
+            try:
+                listing = await self.custom.list_namespaced_custom_object(
+                    "sparkoperator.k8s.io", "v1beta2", self.ns, "sparkapplications"
+                )
+            except ApiException as err:
+                if err.status != 429:  # e.g. "storage is (re)initializing" on a loaded machine
+                    raise
+                listing = {"items": []}
             apps = {a["metadata"]["name"]: a for a in listing["items"]}
             if wanted <= apps.keys():
                 return apps
