@@ -26,8 +26,10 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -235,9 +237,12 @@ class RealNode:
 
     running: ClassVar[list[RealNode]] = []  # whose logs a failed test shows
 
-    def __init__(self, cp: ControlPlane) -> None:
+    def __init__(self, cp: ControlPlane, images: tuple[Path, ...] = ()) -> None:
+        """``images``: docker archives imported besides the pause and stub images."""
         self.cp = cp
+        self.images = images
         self.dir: Path | None = None
+        self.api_forwarder: Forwarder | None = None
         self._lock: IO[str] | None = None
         self._processes: list[Process] = []
 
@@ -282,8 +287,12 @@ class RealNode:
         make_cgroup_root()
         self._start_coredns(coredns)
         self._start_containerd()
-        for archive in archives.values():
+        for archive in (*archives.values(), *self.images):
             self.ctr("images", "import", str(archive))
+        # The API server listens on loopback only; pods (a Spark driver creating its executors)
+        # reach it on the bridge's address, which its serving certificate names.
+        target = self.cp.server_url.removeprefix("https://").rpartition(":")
+        self.api_forwarder = Forwarder(NODE_IP, (target[0], int(target[2])))
         RealNode.running.append(self)
         self._start_kubelet(kubelet)
 
@@ -417,6 +426,9 @@ class RealNode:
         if self in RealNode.running:
             RealNode.running.remove(self)
         try:
+            if self.api_forwarder is not None:
+                self.api_forwarder.stop()
+                self.api_forwarder = None
             if self.dir is not None:
                 self._drain()
                 for process in reversed(self._processes):
@@ -443,6 +455,50 @@ class RealNode:
                 timeout=90,
             )  # fmt: skip
             self.cp.kubectl("delete", "node", NODE_NAME, "--ignore-not-found", "--wait=false")
+
+
+class Forwarder:
+    """Forwards TCP connections from a port on ``host`` to ``target``, in threads."""
+
+    def __init__(self, host: str, target: tuple[str, int]) -> None:
+        self.target = target
+        self._server = socket.create_server((host, 0))
+        self.address: tuple[str, int] = self._server.getsockname()[:2]
+        self._stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.address[0]}:{self.address[1]}"
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._server.close()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := source.recv(65536):
+            sink.sendall(data)
+    for sock in (source, sink):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    source.close()
 
 
 COREFILE = """.:53 {{
@@ -623,8 +679,8 @@ def clean_node_dir(workdir: Path) -> None:
     """What a node in ``workdir`` left: its containers, shims, mounts, sockets, files."""
     kill_shims(workdir)
     remove_cgroup_root()
-    for socket in list(shim_sockets(workdir)):
-        socket.unlink(missing_ok=True)
+    for shim_socket in list(shim_sockets(workdir)):
+        shim_socket.unlink(missing_ok=True)
     for point in mounts_under(workdir):
         subprocess.run(["umount", "--lazy", str(point)], capture_output=True, check=False)
     if CONTAINER_LOG_LINKS.is_dir():

@@ -1,7 +1,9 @@
 """The operator's job on a real node: its SparkApplication admitted by the real spark-operator
 webhook, submitted by the real controller with spark-submit, the driver pod scheduled by the
-real kube-scheduler onto the kubelet of tests/e2e/node.py and run by containerd and runc from
-the stub image, whose entry point writes the result to the termination message.
+real kube-scheduler onto the kubelet of tests/e2e/node.py and run by containerd and runc: from
+the stub image, whose entry point writes the result to the termination message, and from the
+project's Spark image (images/spark/Dockerfile, built by tests/e2e/images.py), where a real
+Spark driver and executor read a lake on SeaweedFS over s3a.
 
 On a control plane of its own, without kwok, so that the real node is the only one: the
 session's control plane has a kwok node, which would take these pods too.
@@ -14,15 +16,22 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from helix_batch.operator.policy import DEFAULT_CONF_PREFIXES
+from helix_jobs.output import RESULT_FILE
+from tests.e2e import images
 from tests.e2e.controlplane import ControlPlane
 from tests.e2e.harness import Cluster, Operator, install_operator, wait_for
 from tests.e2e.node import (
@@ -37,9 +46,25 @@ from tests.e2e.node import (
 )
 from tests.e2e.spark_chain import WEBHOOK_NAMESPACE, SparkChain
 from tests.e2e.test_spark_chain import SAMPLE, SUBMIT_TIMEOUT, assert_credentials_only_by_reference
+from tests.fixtures.s3 import S3Server, start_seaweedfs, stop_seaweedfs
 from tests.fixtures.spark_chain import PREREQUISITES
+from tests.jobs import lake as lakes
 
 pytestmark = pytest.mark.own_control_plane
+
+INSTALL = "tests/node/install-debian-packages.sh"
+LAKE_BUCKET = "helixagent-datalake"  # the samples' bucket: helixctl run rebases it away
+OUTPUT = "analytics/entities/real-spark/"
+# Where a Spark job on the real node may reach beyond the defaults: the API server at the
+# bridge's address (no kube-proxy serves kubernetes.default.svc), and CPU requests below the
+# job's whole cores (the node has 2; a driver and an executor each asking 1 would take all).
+CONF_PREFIXES = (
+    *DEFAULT_CONF_PREFIXES,
+    "spark.kubernetes.driver.master",
+    "spark.kubernetes.driver.request.cores",
+    "spark.kubernetes.executor.request.cores",
+)
+SPARK_RUN_TIMEOUT = 900.0
 
 
 @dataclass(frozen=True)
@@ -47,20 +72,24 @@ class RealCluster:
     cp: ControlPlane
     chain: SparkChain
     node: RealNode
+    spark_image: str
 
 
 @pytest.fixture(scope="module")
 def real_cluster() -> Iterator[RealCluster]:
     tools = [tool for tool in PREREQUISITES if shutil.which(tool) is None]
     missing = prerequisites_missing() or (tools and f"the spark chain needs {', '.join(tools)}")
+    if not missing and images.missing_commands():
+        missing = f"the Spark image needs {', '.join(images.missing_commands())}: run {INSTALL}"
     if missing:
         pytest.fail(missing, pytrace=False)
+    spark_image, archive = images.build(images.SPARK)
     with (
         ControlPlane(real_nodes=True) as cp,
         SparkChain(cp, kwok=False) as chain,
-        RealNode(cp) as node,
+        RealNode(cp, images=(archive,)) as node,
     ):
-        yield RealCluster(cp, chain, node)
+        yield RealCluster(cp, chain, node, spark_image)
 
 
 @pytest.fixture
@@ -106,9 +135,13 @@ class PodWatch:
         )  # fmt: skip
 
     def versions(self, name: str) -> list[dict[str, Any]]:
+        return self.pods().get(name, [])
+
+    def pods(self) -> dict[str, list[dict[str, Any]]]:
+        """Every version seen of each pod, by name."""
         self.output.seek(0)
         text, decoder, at = self.output.read().decode(), json.JSONDecoder(), 0
-        found: list[dict[str, Any]] = []
+        found: dict[str, list[dict[str, Any]]] = {}
         while True:
             while at < len(text) and text[at].isspace():
                 at += 1
@@ -118,8 +151,7 @@ class PodWatch:
                 pod, at = decoder.raw_decode(text, at)
             except ValueError:  # a version still being written
                 return found
-            if pod.get("metadata", {}).get("name") == name:
-                found.append(pod)
+            found.setdefault(pod["metadata"]["name"], []).append(pod)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -238,3 +270,159 @@ def test_pods_find_a_headless_service_by_its_name(real_cluster: RealCluster) -> 
     assert f"search default.svc.{CLUSTER_DOMAIN} svc.{CLUSTER_DOMAIN}" in answer, answer
     assert f"Name:\t{name}\nAddress: {address}" in answer, answer
     cp.kubectl("delete", "pod", server, client, "-n", "default", "--wait=false")
+
+
+@dataclass(frozen=True)
+class SeededLake:
+    server: S3Server
+    local: lakes.Lake  # the same files, for helixctl run
+
+
+@pytest.fixture(scope="module")
+def seeded_lake(
+    real_cluster: RealCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SeededLake]:
+    """SeaweedFS on the bridge's address, where pods reach it, holding a small generated lake
+    (raw, compacted and mid-compaction days) in the samples' bucket."""
+    workdir = tmp_path_factory.mktemp("seaweedfs-node")
+    server = start_seaweedfs(workdir, host=NODE_IP)
+    try:
+        local = lakes.build(tmp_path_factory.mktemp("lake"), conversations=60)
+        client = server.client()
+        client.create_bucket(Bucket=LAKE_BUCKET)
+        for path in sorted(p for p in local.root.rglob("*") if p.is_file()):
+            key = path.relative_to(local.root).as_posix()
+            client.put_object(Bucket=LAKE_BUCKET, Key=key, Body=path.read_bytes())
+        yield SeededLake(server, local)
+    finally:
+        stop_seaweedfs(server)
+
+
+def output_rows(files: dict[str, bytes]) -> list[str]:
+    """The rows of a job output's Parquet files (relative path -> content), each with its
+    folder (a partition's values live there), sorted: comparable across runs."""
+    rows: list[str] = []
+    for name, body in files.items():
+        if not name.endswith(".parquet") or name.startswith("_corrupt/"):
+            continue
+        folder = name.rpartition("/")[0]
+        table = pq.read_table(pa.BufferReader(body))
+        rows += [json.dumps({"folder": folder, **r}, sort_keys=True, default=str)
+                 for r in table.to_pylist()]  # fmt: skip
+    return sorted(rows)
+
+
+def s3_files(server: S3Server, prefix: str) -> dict[str, bytes]:
+    client = server.client()
+    found: dict[str, bytes] = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=LAKE_BUCKET, Prefix=prefix):
+        for item in page.get("Contents", []):
+            body = client.get_object(Bucket=LAKE_BUCKET, Key=item["Key"])["Body"].read()
+            found[item["Key"].removeprefix(prefix)] = body
+    return found
+
+
+def test_entity_extraction_runs_on_real_spark_driver_and_executor(
+    real_cluster: RealCluster, seeded_lake: SeededLake, tmp_path: Path
+) -> None:
+    """The EntityExtraction sample, from the operator through the real spark-operator to a real
+    Spark driver and executor from the project's image, under restricted Pod Security, reading
+    the lake over s3a with the keys of the Secret; its output is what helixctl run makes of
+    the same spec."""
+    cp, server = real_cluster.cp, seeded_lake.server
+    cluster = Cluster(cp, WEBHOOK_NAMESPACE)
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "helix-lake-credentials", "namespace": cluster.ns},
+        "stringData": {
+            "AWS_ACCESS_KEY_ID": server.access_key,
+            "AWS_SECRET_ACCESS_KEY": server.secret_key,
+        },
+    }
+    cp.kubectl_ok("apply", "-f", "-", input=json.dumps(secret))
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"sparkConfPrefixes": list(CONF_PREFIXES)}))
+
+    doc = yaml.safe_load(SAMPLE.read_text())
+    name = f"entities-{uuid.uuid4().hex[:6]}"
+    doc["metadata"] = {"name": name, "namespace": cluster.ns}
+    spec = doc["spec"]
+    spec["input"].update(startDate=lakes.START.isoformat(), endDate=lakes.END.isoformat())
+    spec["output"]["uri"] = f"s3a://{LAKE_BUCKET}/{OUTPUT}"
+    spec["lake"]["endpoint"] = server.endpoint
+    assert real_cluster.node.api_forwarder is not None
+    spec["spark"] = {
+        "driver": {"cores": 1, "memory": "512m"},
+        "executor": {"cores": 1, "memory": "512m", "instances": 1},
+        "conf": {
+            "spark.kubernetes.driver.master": real_cluster.node.api_forwarder.url,
+            "spark.kubernetes.driver.request.cores": "250m",
+            "spark.kubernetes.executor.request.cores": "250m",
+            "spark.sql.shuffle.partitions": "4",
+        },
+    }
+    manifest = tmp_path / "job.yaml"
+    manifest.write_text(yaml.safe_dump(doc))
+
+    kubeconfig = install_operator(cp)
+    op = Operator(
+        cp, kubeconfig, f"spark-{uuid.uuid4().hex[:4]}", cluster.ns,
+        HELIX_SPARK_IMAGE=real_cluster.spark_image, HELIX_POLICY_FILE=str(policy),
+    )  # fmt: skip
+    watch = PodWatch(cluster)
+    try:
+        result = cluster.apply(doc)
+        assert result.returncode == 0, result.stderr
+        job = cluster.wait_phase(name, "Succeeded", SPARK_RUN_TIMEOUT)
+    finally:
+        op.stop()
+    try:
+        pods = watch.pods()
+    finally:
+        watch.stop()
+
+    files = s3_files(server, OUTPUT)
+    assert job["result"] == json.loads(files[RESULT_FILE])
+    assert job["result"]["processedRows"] == len(seeded_lake.local.valid("conversations"))
+
+    driver = f"{name}-1-driver"
+    executors = [
+        versions for versions in pods.values()
+        if versions[-1]["metadata"].get("labels", {}).get("spark-role") == "executor"
+    ]  # fmt: skip
+    assert executors, f"no executor pod among {sorted(pods)}"
+    for versions in [pods[driver], *executors]:
+        pod = versions[-1]
+        assert pod["spec"]["nodeName"] == NODE_NAME
+        (container,) = pod["spec"]["containers"]
+        assert container["image"] == real_cluster.spark_image
+        assert_credentials_only_by_reference(container)
+        assert pod["spec"]["securityContext"]["runAsUser"] == SPARK_UID
+        # Really ran: containerd started its container.
+        started = [
+            s for v in versions for s in v["status"].get("containerStatuses", [])
+            if "running" in s["state"] or "terminated" in s["state"]
+        ]  # fmt: skip
+        assert started, pod["metadata"]["name"]
+    (status,) = pods[driver][-1]["status"]["containerStatuses"]
+    assert status["state"]["terminated"]["exitCode"] == 0
+    assert json.loads(status["state"]["terminated"]["message"]) == job["result"]
+
+    # The same spec on local Spark (helixctl run), over the same files.
+    local = subprocess.run(
+        [sys.executable, "-m", "helix_batch.cli", "run", "-f", str(manifest),
+         "--lake", seeded_lake.local.root.as_uri()],
+        env={**os.environ, "HELIX_POLICY_FILE": str(policy)},
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert local.returncode == 0, local.stderr[-3000:]
+    folder = seeded_lake.local.root / OUTPUT
+    local_files = {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+    local_result = json.loads(local_files[RESULT_FILE])
+    counts = ("processedRows", "outputRows", "corruptRecords")
+    assert {k: local_result[k] for k in counts} == {k: job["result"][k] for k in counts}
+    assert output_rows(files) == output_rows(local_files)
+    assert output_rows(files)
