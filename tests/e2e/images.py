@@ -53,6 +53,7 @@ class Image:
 
 
 SPARK = Image(Path("images/spark/Dockerfile"), "docker.io/library/helix-spark")
+OPERATOR = Image(Path("images/operator/Dockerfile"), "docker.io/library/helix-operator")
 
 
 def cache_root() -> Path:

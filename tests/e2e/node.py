@@ -14,7 +14,12 @@ fixed (the kubelet rejects a loopback node IP).
 Images come without a registry: made here from busybox-static with umoci and skopeo, cached by
 content outside the repo, imported into containerd at each start: PAUSE_IMAGE, the pod sandbox,
 and STUB_IMAGE, which stands in for the Spark image (user 185): its entry point writes a result
-to the termination message as a driver would, and exits 0.
+to the termination message as a driver would, and exits 0. The project's own images
+(tests/e2e/images.py) are imported too when given.
+
+Pods reach the API server (loopback only) through a forwarder on the bridge's address, which
+the serving certificate names: a Spark driver's spark.kubernetes.driver.master (there is no
+kube-proxy for kubernetes.default.svc).
 """
 
 from __future__ import annotations
@@ -718,18 +723,24 @@ def clean_leftovers() -> None:
 
 def main() -> None:
     """``python -m tests.e2e.node``: a control plane, the spark-operator chain without kwok, and
-    the real node, for debugging by hand, until Ctrl-C."""
+    the real node with the project's Spark and operator images, for debugging by hand, until
+    Ctrl-C."""
+    from tests.e2e import images
     from tests.e2e.spark_chain import SparkChain
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = time.monotonic()
+    built = [images.build(image) for image in (images.SPARK, images.OPERATOR)]
     with (
         ControlPlane(real_nodes=True) as cp,
         SparkChain(cp, kwok=False) as chain,
-        RealNode(cp) as node,
+        RealNode(cp, images=tuple(archive for _, archive in built)) as node,
     ):
+        assert node.api_forwarder is not None
         print(f"up in {time.monotonic() - started:.0f}s; logs in {chain.dir}, {node.dir}")
+        print(f"images: {', '.join(reference for reference, _ in built)}")
+        print(f"pods reach the API server at {node.api_forwarder.url}")
         print(f"export KUBECONFIG={cp.kubeconfig}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             while True:

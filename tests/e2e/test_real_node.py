@@ -30,10 +30,11 @@ import pytest
 import yaml
 
 from helix_batch.operator.policy import DEFAULT_CONF_PREFIXES
+from helix_jobs import layout
 from helix_jobs.output import RESULT_FILE
 from tests.e2e import images
 from tests.e2e.controlplane import ControlPlane
-from tests.e2e.harness import Cluster, Operator, install_operator, wait_for
+from tests.e2e.harness import ROOT, Cluster, Operator, install_operator, wait_for
 from tests.e2e.node import (
     CLUSTER_DOMAIN,
     NODE_IP,
@@ -65,6 +66,8 @@ CONF_PREFIXES = (
     "spark.kubernetes.executor.request.cores",
 )
 SPARK_RUN_TIMEOUT = 900.0
+MAINTENANCE = ROOT / "manifests" / "base" / "lake-maintenance.yaml"
+LAKE_POLICY = ROOT / "manifests" / "base" / "lake-policy.yaml"
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class RealCluster:
     chain: SparkChain
     node: RealNode
     spark_image: str
+    operator_image: str
 
 
 @pytest.fixture(scope="module")
@@ -83,13 +87,14 @@ def real_cluster() -> Iterator[RealCluster]:
         missing = f"the Spark image needs {', '.join(images.missing_commands())}: run {INSTALL}"
     if missing:
         pytest.fail(missing, pytrace=False)
-    spark_image, archive = images.build(images.SPARK)
+    spark_image, spark_archive = images.build(images.SPARK)
+    operator_image, operator_archive = images.build(images.OPERATOR)
     with (
         ControlPlane(real_nodes=True) as cp,
         SparkChain(cp, kwok=False) as chain,
-        RealNode(cp, images=(archive,)) as node,
+        RealNode(cp, images=(spark_archive, operator_archive)) as node,
     ):
-        yield RealCluster(cp, chain, node, spark_image)
+        yield RealCluster(cp, chain, node, spark_image, operator_image)
 
 
 @pytest.fixture
@@ -377,6 +382,7 @@ def test_entity_extraction_runs_on_real_spark_driver_and_executor(
         job = cluster.wait_phase(name, "Succeeded", SPARK_RUN_TIMEOUT)
     finally:
         op.stop()
+    assert "Forbidden" not in op.log(), op.log()[-3000:]
     try:
         pods = watch.pods()
     finally:
@@ -426,3 +432,95 @@ def test_entity_extraction_runs_on_real_spark_driver_and_executor(
     assert {k: local_result[k] for k in counts} == {k: job["result"][k] for k in counts}
     assert output_rows(files) == output_rows(local_files)
     assert output_rows(files)
+
+
+def test_lake_maintenance_cronjob_runs_once_from_the_operator_image(
+    real_cluster: RealCluster, seeded_lake: SeededLake
+) -> None:
+    """manifests/base/lake-maintenance.yaml, run once (a Job from the CronJob) as a real pod
+    from the project's operator image, under restricted Pod Security, against the same lake:
+    it compacts each raw day into Parquet, the valid records in, the malformed quarantined."""
+    cp, server = real_cluster.cp, seeded_lake.server
+    namespace = f"maintenance-{uuid.uuid4().hex[:4]}"
+    labels = {
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+    }
+    items: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}
+    ]
+    for doc in yaml.safe_load_all(MAINTENANCE.read_text()):
+        doc["metadata"]["namespace"] = namespace
+        if doc["kind"] == "CronJob":
+            pod = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+            (container,) = pod["containers"]
+            container["image"] = real_cluster.operator_image
+            # As the dev overlay points it at its in-cluster SeaweedFS.
+            container["env"].append({"name": "HELIX_S3_ENDPOINT", "value": server.endpoint})
+        items.append(doc)
+    items.append(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "helix-lake-policy", "namespace": namespace},
+            "data": {"policy.yaml": LAKE_POLICY.read_text()},
+        }
+    )
+    items.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "helix-lake-credentials", "namespace": namespace},
+            "stringData": {
+                "AWS_ACCESS_KEY_ID": server.access_key,
+                "AWS_SECRET_ACCESS_KEY": server.secret_key,
+            },
+        }
+    )
+    cp.kubectl_ok(
+        "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+    )
+    cp.kubectl_ok("create", "job", "once", "-n", namespace, "--from=cronjob/helix-lake-maintenance")
+
+    def finished() -> dict[str, Any] | None:
+        job = json.loads(cp.kubectl_ok("get", "job", "once", "-n", namespace, "-o", "json"))
+        status: dict[str, Any] = job.get("status", {})
+        return status if status.get("succeeded") or status.get("failed") else None
+
+    status = wait_for("the maintenance Job to finish", finished, timeout=600)
+    pods = json.loads(
+        cp.kubectl_ok("get", "pods", "-n", namespace, "-l", "job-name=once", "-o", "json")
+    )["items"]
+    log = cp.kubectl("logs", "-n", namespace, "job/once").stdout
+    assert status.get("succeeded") == 1, log[-3000:]
+    (pod,) = pods
+    assert pod["spec"]["nodeName"] == NODE_NAME
+    (container_status,) = pod["status"]["containerStatuses"]
+    assert container_status["image"] == real_cluster.operator_image
+    assert container_status["state"]["terminated"]["exitCode"] == 0
+    assert pod["spec"]["securityContext"]["runAsUser"] == 10001
+
+    report = json.loads(log[log.index("{") :])
+    days = {(d["dataset"], d["day"]): d for d in report["compaction"]["days"]}
+    client = server.client()
+    raw_days = [
+        (dataset, day)
+        for dataset in ("conversations", "debates")
+        for day in lakes.RAW_DAYS
+        if seeded_lake.local.valid(dataset, day, day)
+    ]
+    assert ("conversations", lakes.RAW_DAYS[0]) in raw_days
+    for dataset, day in raw_days:
+        done = days[(dataset, day.isoformat())]
+        valid = seeded_lake.local.valid(dataset, day, day)
+        malformed = seeded_lake.local.malformed(dataset, day, day)
+        assert (done["action"], done["records"], done["quarantined"]) == (
+            "compacted",
+            len(valid),
+            len(malformed),
+        ), done
+        key = f"{dataset}/{layout.day_path(day)}/{layout.MANIFEST_NAME}"
+        manifest = layout.Manifest.from_json(
+            client.get_object(Bucket=LAKE_BUCKET, Key=key)["Body"].read()
+        )
+        assert sum(f.records for f in manifest.files) == len(valid)
