@@ -7,7 +7,7 @@ The result is a docker archive (for ``ctr images import``), cached by the conten
 everything the build reads: the Dockerfile, the files of its context that its
 ``Dockerfile.dockerignore`` lets in, and the base's recipe. buildah's own storage, kept in the
 same cache, holds the base and the layers, so a change to spark-jobs/ rebuilds only the last
-layers (the storage keeps old layers: delete its folder to reclaim them).
+layers of the Spark image (the operator image is rebuilt whole: see layer_cache).
 """
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ import fcntl
 import fnmatch
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +42,8 @@ BASE_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 BUILD_CA_PATH = "/run/helix-build-ca.crt"
 BUILD_TIMEOUT = 1800.0
+# Part of every image's cache key: change it when the way images are built changes.
+RECIPE = "buildah bud 2"
 COMMANDS = ("buildah", "debootstrap")
 
 
@@ -96,7 +101,7 @@ def context_files(image: Image) -> list[Path]:
 
 def content_key(image: Image) -> str:
     digest = hashlib.sha256()
-    for part in (BASE_IMAGE, APT_SOURCES, DEBIAN_MIRROR, image.name):
+    for part in (RECIPE, BASE_IMAGE, APT_SOURCES, DEBIAN_MIRROR, image.name, *layer_cache(image)):
         digest.update(part.encode() + b"\0")
     for relative in [image.dockerfile, *context_files(image)]:
         digest.update(str(relative).encode() + b"\0")
@@ -129,7 +134,7 @@ def build(image: Image) -> tuple[str, Path]:
             return reference, archive
         ensure_base()
         _buildah(
-            "bud", "--isolation", "chroot", "--layers", "--pull=never",
+            "bud", "--isolation", "chroot", *layer_cache(image), "--pull=never",
             "--file", str(REPO_ROOT / image.dockerfile),
             "--ignorefile", str(REPO_ROOT / f"{image.dockerfile}.dockerignore"),
             "--volume", f"{HOST_CA_BUNDLE}:{BUILD_CA_PATH}:ro",
@@ -143,7 +148,19 @@ def build(image: Image) -> tuple[str, Path]:
         for old in images.glob(f"{Path(image.name).name}-*.tar"):
             if old != archive:
                 old.unlink()
+        # Earlier builds' tags: their layers stay only while a newer build still uses them.
+        for tagged in _buildah("images", "--format", "{{.Name}}:{{.Tag}}").split():
+            if tagged.startswith(f"{image.name}:") and tagged != reference:
+                _buildah("rmi", tagged)
     return reference, archive
+
+
+def layer_cache(image: Image) -> list[str]:
+    """buildah's layer cache (``--layers``), except for a Dockerfile that bind-mounts another
+    stage into a RUN: buildah 1.28 reuses such a RUN's cached layer whatever the mounted files
+    hold, so the operator image kept the wheel of an older operator/."""
+    text = (REPO_ROOT / image.dockerfile).read_text()
+    return [] if re.search(r"--mount=\S*from=", text) else ["--layers"]
 
 
 def ensure_base() -> None:
@@ -175,3 +192,14 @@ def ensure_base() -> None:
             _buildah("commit", container, BASE_IMAGE)
         finally:
             _buildah("rm", container)
+
+
+@contextmanager
+def mounted(reference: str) -> Iterator[Path]:
+    """The root file system of a built image (still in buildah's storage), read-only use."""
+    container = _buildah("from", "--pull=never", reference).strip()
+    try:
+        yield Path(_buildah("mount", container).strip())
+    finally:
+        _buildah("umount", container)
+        _buildah("rm", container)

@@ -524,3 +524,21 @@ def test_lake_maintenance_cronjob_runs_once_from_the_operator_image(
             client.get_object(Bucket=LAKE_BUCKET, Key=key)["Body"].read()
         )
         assert sum(f.records for f in manifest.files) == len(valid)
+
+
+def test_the_images_hold_this_trees_code(real_cluster: RealCluster) -> None:
+    """What the pods ran is this working tree: the operator image's installed helix_batch and
+    the Spark image's jobs are the repository's files (a stale build cache would not be)."""
+    package = ROOT / "operator" / "helix_batch"
+    with images.mounted(real_cluster.operator_image) as root:
+        (site,) = root.glob("opt/helix/venv/lib/python3*/site-packages")
+        sources = sorted(package.rglob("*.py"))
+        assert sources
+        for source in sources:
+            installed = site / source.relative_to(package.parent)
+            assert installed.read_bytes() == source.read_bytes(), source
+    jobs = ROOT / "spark-jobs"
+    with images.mounted(real_cluster.spark_image) as root:
+        for source in sorted(jobs.rglob("*.py")):
+            copied = root / "opt" / "helix" / "spark-jobs" / source.relative_to(jobs)
+            assert copied.read_bytes() == source.read_bytes(), source
