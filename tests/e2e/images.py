@@ -137,8 +137,7 @@ def build(image: Image) -> tuple[str, Path]:
             "bud", "--isolation", "chroot", *layer_cache(image), "--pull=never",
             "--file", str(REPO_ROOT / image.dockerfile),
             "--ignorefile", str(REPO_ROOT / f"{image.dockerfile}.dockerignore"),
-            "--volume", f"{HOST_CA_BUNDLE}:{BUILD_CA_PATH}:ro",
-            "--build-arg", f"BUILD_CA_BUNDLE={BUILD_CA_PATH}",
+            *build_ca_arguments(),
             "--tag", reference, str(REPO_ROOT),
         )  # fmt: skip
         partial = archive.with_suffix(".part")
@@ -153,6 +152,13 @@ def build(image: Image) -> tuple[str, Path]:
             if tagged.startswith(f"{image.name}:") and tagged != reference:
                 _buildah("rmi", tagged)
     return reference, archive
+
+
+def build_ca_arguments() -> list[str]:
+    if not HOST_CA_BUNDLE.is_file():
+        return []
+    mount = f"{HOST_CA_BUNDLE}:{BUILD_CA_PATH}:ro"
+    return ["--volume", mount, "--build-arg", f"BUILD_CA_BUNDLE={BUILD_CA_PATH}"]
 
 
 def layer_cache(image: Image) -> list[str]:
