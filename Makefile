@@ -30,7 +30,8 @@ fmt: venv
 controlplane:
 	bash tests/controlplane/build.sh --chain --node > /dev/null
 
-# containerd, runc, CNI plugins, umoci, skopeo, busybox-static for the real node (needs root).
+# containerd, runc, CNI plugins, umoci, skopeo, busybox-static for the real node, debootstrap
+# and buildah for its images (needs root).
 node-packages:
 	bash tests/node/install-debian-packages.sh
 

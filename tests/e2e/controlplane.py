@@ -137,7 +137,8 @@ def make_pki(directory: Path) -> Pki:
         "req", "-x509", *ec, *signed_by_ca,
         "-keyout", f"{d}/apiserver.key", "-out", f"{d}/apiserver.crt",
         "-subj", "/CN=kube-apiserver",
-        "-addext", "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,"
+        # 10.244.77.1: the real node's bridge, where its pods reach the API (tests/e2e/node.py).
+        "-addext", "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,IP:10.244.77.1,DNS:localhost,DNS:kubernetes,"
         "DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local",
         "-addext", "basicConstraints=critical,CA:FALSE",
         "-addext", "keyUsage=critical,digitalSignature",

@@ -14,7 +14,12 @@ fixed (the kubelet rejects a loopback node IP).
 Images come without a registry: made here from busybox-static with umoci and skopeo, cached by
 content outside the repo, imported into containerd at each start: PAUSE_IMAGE, the pod sandbox,
 and STUB_IMAGE, which stands in for the Spark image (user 185): its entry point writes a result
-to the termination message as a driver would, and exits 0.
+to the termination message as a driver would, and exits 0. The project's own images
+(tests/e2e/images.py) are imported too when given.
+
+Pods reach the API server (loopback only) through a forwarder on the bridge's address, which
+the serving certificate names: a Spark driver's spark.kubernetes.driver.master (there is no
+kube-proxy for kubernetes.default.svc).
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -235,9 +242,12 @@ class RealNode:
 
     running: ClassVar[list[RealNode]] = []  # whose logs a failed test shows
 
-    def __init__(self, cp: ControlPlane) -> None:
+    def __init__(self, cp: ControlPlane, images: tuple[Path, ...] = ()) -> None:
+        """``images``: docker archives imported besides the pause and stub images."""
         self.cp = cp
+        self.images = images
         self.dir: Path | None = None
+        self.api_forwarder: Forwarder | None = None
         self._lock: IO[str] | None = None
         self._processes: list[Process] = []
 
@@ -282,8 +292,12 @@ class RealNode:
         make_cgroup_root()
         self._start_coredns(coredns)
         self._start_containerd()
-        for archive in archives.values():
+        for archive in (*archives.values(), *self.images):
             self.ctr("images", "import", str(archive))
+        # The API server listens on loopback only; pods (a Spark driver creating its executors)
+        # reach it on the bridge's address, which its serving certificate names.
+        target = self.cp.server_url.removeprefix("https://").rpartition(":")
+        self.api_forwarder = Forwarder(NODE_IP, (target[0], int(target[2])))
         RealNode.running.append(self)
         self._start_kubelet(kubelet)
 
@@ -417,6 +431,9 @@ class RealNode:
         if self in RealNode.running:
             RealNode.running.remove(self)
         try:
+            if self.api_forwarder is not None:
+                self.api_forwarder.stop()
+                self.api_forwarder = None
             if self.dir is not None:
                 self._drain()
                 for process in reversed(self._processes):
@@ -443,6 +460,50 @@ class RealNode:
                 timeout=90,
             )  # fmt: skip
             self.cp.kubectl("delete", "node", NODE_NAME, "--ignore-not-found", "--wait=false")
+
+
+class Forwarder:
+    """Forwards TCP connections from a port on ``host`` to ``target``, in threads."""
+
+    def __init__(self, host: str, target: tuple[str, int]) -> None:
+        self.target = target
+        self._server = socket.create_server((host, 0))
+        self.address: tuple[str, int] = self._server.getsockname()[:2]
+        self._stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.address[0]}:{self.address[1]}"
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._server.close()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := source.recv(65536):
+            sink.sendall(data)
+    for sock in (source, sink):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    source.close()
 
 
 COREFILE = """.:53 {{
@@ -623,8 +684,8 @@ def clean_node_dir(workdir: Path) -> None:
     """What a node in ``workdir`` left: its containers, shims, mounts, sockets, files."""
     kill_shims(workdir)
     remove_cgroup_root()
-    for socket in list(shim_sockets(workdir)):
-        socket.unlink(missing_ok=True)
+    for shim_socket in list(shim_sockets(workdir)):
+        shim_socket.unlink(missing_ok=True)
     for point in mounts_under(workdir):
         subprocess.run(["umount", "--lazy", str(point)], capture_output=True, check=False)
     if CONTAINER_LOG_LINKS.is_dir():
@@ -662,18 +723,24 @@ def clean_leftovers() -> None:
 
 def main() -> None:
     """``python -m tests.e2e.node``: a control plane, the spark-operator chain without kwok, and
-    the real node, for debugging by hand, until Ctrl-C."""
+    the real node with the project's Spark and operator images, for debugging by hand, until
+    Ctrl-C."""
+    from tests.e2e import images
     from tests.e2e.spark_chain import SparkChain
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = time.monotonic()
+    built = [images.build(image) for image in (images.SPARK, images.OPERATOR)]
     with (
         ControlPlane(real_nodes=True) as cp,
         SparkChain(cp, kwok=False) as chain,
-        RealNode(cp) as node,
+        RealNode(cp, images=tuple(archive for _, archive in built)) as node,
     ):
+        assert node.api_forwarder is not None
         print(f"up in {time.monotonic() - started:.0f}s; logs in {chain.dir}, {node.dir}")
+        print(f"images: {', '.join(reference for reference, _ in built)}")
+        print(f"pods reach the API server at {node.api_forwarder.url}")
         print(f"export KUBECONFIG={cp.kubeconfig}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             while True:

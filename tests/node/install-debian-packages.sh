@@ -2,11 +2,12 @@
 # Installs the Debian packages the real node of the end-to-end tests needs (tests/e2e/node.py):
 # containerd and runc (the container runtime), the CNI plugins (/usr/lib/cni: bridge,
 # host-local, loopback), and umoci, skopeo and busybox-static (images built locally, without a
-# registry). Idempotent: apt-get runs only when a package is missing, and updates its lists
+# registry), and debootstrap and buildah (the project's Dockerfiles built without Docker:
+# tests/e2e/images.py). Idempotent: apt-get runs only when a package is missing, and updates its lists
 # first only then. Needs root. Without systemd nothing starts containerd: the fixture does.
 set -euo pipefail
 
-packages=(containerd runc containernetworking-plugins umoci skopeo busybox-static)
+packages=(containerd runc containernetworking-plugins umoci skopeo busybox-static debootstrap buildah)
 
 missing=()
 for p in "${packages[@]}"; do
