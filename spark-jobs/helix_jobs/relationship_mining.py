@@ -32,13 +32,17 @@ def _pairs(conversations: DataFrame, window: int) -> DataFrame:
     entity_b), with ``close``: its co-occurrences there (0 when never within the window). Built
     inside each conversation from each entity's message indexes, no join.
     """
-    spots = F.array_distinct(
-        F.transform(
-            "entities",
-            lambda e: F.struct(e["entity_id"].alias("id"), e["message_index"].alias("at")),
+    # Sorted by entity, then message index: ids come out sorted. sort_array compares natively,
+    # where array_sort would call a comparator lambda per comparison.
+    spots = F.sort_array(
+        F.array_distinct(
+            F.transform(
+                "entities",
+                lambda e: F.struct(e["entity_id"].alias("id"), e["message_index"].alias("at")),
+            )
         )
     )
-    ids = F.array_sort(F.array_distinct(F.transform("entities", lambda e: e["entity_id"])))
+    ids = F.array_distinct(F.transform("spots", lambda s: s["id"]))
     at_by_id = F.transform(
         "ids",
         lambda i: F.struct(
@@ -67,10 +71,11 @@ def _pairs(conversations: DataFrame, window: int) -> DataFrame:
             ),
         )
     )
+    # spots is kept as a column of its own: inlined into at_by_id's lambda, Spark would
+    # rebuild it once per entity.
     return (
-        conversations.select(
-            "conversation_id", "started_at", spots.alias("spots"), ids.alias("ids")
-        )
+        conversations.select("conversation_id", "started_at", spots.alias("spots"))
+        .select("conversation_id", "started_at", "spots", ids.alias("ids"))
         .select("conversation_id", "started_at", at_by_id.alias("entity"))
         .select("conversation_id", "started_at", F.inline(every_pair))
     )
