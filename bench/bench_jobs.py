@@ -4,17 +4,20 @@
 
 Seeds <workdir>/lake-<size> once with `helix_batch.lake.seeding.seed(..., compacted=True)`
 (30 days of January 2026, ~1 debate per 10 conversations, 0.2% malformed records left raw, as
-before maintenance quarantines them) and reuses it on later runs. Prints one JSON line per measurement and a table of medians.
+before maintenance quarantines them) and reuses it on later runs. `--days N` reads only the first
+N days. Prints one JSON line per measurement (wall and the driver JVM's CPU seconds, which a
+busy machine disturbs less than wall time) and a table of medians.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,22 +50,28 @@ def ensure_lake(workdir: Path, size: int) -> Path:
     return lake
 
 
+def jvm_cpu_seconds(spark: Any) -> float:
+    pid = spark._jvm.java.lang.ProcessHandle.current().pid()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def run_once(
-    spark: Any, lake: Path, out: Path, job_type: str, params: tuple[str, ...]
-) -> tuple[float, dict[str, Any]]:
+    spark: Any, lake: Path, out: Path, job_type: str, params: tuple[str, ...], end: date
+) -> tuple[float, float, dict[str, Any]]:
     dataset = main.JOBS[job_type].dataset.name
     argv = [
         "--job-type", job_type,
         "--input-path", (lake / dataset).as_uri(),
         "--output-path", (out / job_type).as_uri(),
-        "--start-date", START.isoformat(), "--end-date", END.isoformat(),
+        "--start-date", START.isoformat(), "--end-date", end.isoformat(),
     ]  # fmt: skip
     for p in params:
         argv += ["--param", p]
     request = main.parse_request(main.parser().parse_args(argv))
-    began = time.monotonic()
+    began, cpu = time.monotonic(), jvm_cpu_seconds(spark)
     result = main.execute(spark, request)
-    return time.monotonic() - began, result
+    return time.monotonic() - began, jvm_cpu_seconds(spark) - cpu, result
 
 
 def main_(argv: list[str] | None = None) -> int:
@@ -74,8 +83,10 @@ def main_(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", default=",".join(j for j, _ in JOBS))
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/helix-bench"))
     ap.add_argument("--driver-memory", default="8g")
+    ap.add_argument("--days", type=int, default=(END - START).days + 1)
     args = ap.parse_args(argv)
     wanted = set(args.jobs.split(","))
+    end = START + timedelta(days=args.days - 1)
     spark = build_session("bench-jobs", master="local[2]", driver_memory=args.driver_memory)
     spark.sparkContext.setLogLevel("ERROR")
     table: list[tuple[int, str, float, int]] = []
@@ -87,11 +98,11 @@ def main_(argv: list[str] | None = None) -> int:
                     continue
                 times = []
                 for attempt in range(args.repeat):
-                    seconds, result = run_once(
-                        spark, lake, args.workdir / f"out-{size}", job_type, params
+                    seconds, cpu, result = run_once(
+                        spark, lake, args.workdir / f"out-{size}", job_type, params, end
                     )
                     times.append(seconds)
-                    line = {"size": size, "job": job_type, "attempt": attempt, "seconds": round(seconds, 2),
+                    line = {"size": size, "job": job_type, "attempt": attempt, "seconds": round(seconds, 2), "cpu": round(cpu, 1),
                             "processedRows": result["processedRows"], "outputRows": result["outputRows"]}  # fmt: skip
                     print(json.dumps(line), flush=True)
                 table.append((size, job_type, statistics.median(times), result["outputRows"]))
