@@ -37,7 +37,7 @@ node-packages:
 
 # Chromium, which renders helixctl report's page in the tests (needs root when missing).
 browser:
-	bash tests/report/install-chromium.sh
+	bash tests/node/install-debian-packages.sh chromium fonts-dejavu-core
 
 test: venv lint controlplane node-packages browser
 	$(BIN)/python -m pytest

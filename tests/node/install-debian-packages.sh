@@ -3,11 +3,13 @@
 # containerd and runc (the container runtime), the CNI plugins (/usr/lib/cni: bridge,
 # host-local, loopback), and umoci, skopeo and busybox-static (images built locally, without a
 # registry), and debootstrap and buildah (the project's Dockerfiles built without Docker:
-# tests/e2e/images.py). Idempotent: apt-get runs only when a package is missing, and updates its lists
-# first only then. Needs root. Without systemd nothing starts containerd: the fixture does.
+# tests/e2e/images.py). Given package names, it installs those instead (make browser: Chromium).
+# Idempotent: apt-get runs only when a package is missing, and updates its lists first only
+# then. Needs root. Without systemd nothing starts containerd: the fixture does.
 set -euo pipefail
 
 packages=(containerd runc containernetworking-plugins umoci skopeo busybox-static debootstrap buildah)
+(($# > 0)) && packages=("$@")
 
 missing=()
 for p in "${packages[@]}"; do

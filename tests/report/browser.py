@@ -1,4 +1,4 @@
-"""Headless Chromium (Debian's, installed by tests/report/install-chromium.sh): the layout of a
+"""Headless Chromium (Debian's, installed by make browser): the layout of a
 page's charts as the browser computed it, and a screenshot of the page."""
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class Chart:
 
 def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("chromium")
-    assert binary, "chromium is missing: make browser (tests/report/install-chromium.sh)"
+    assert binary, "chromium is missing: run make browser"
     command = [
         binary, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
         "--force-device-scale-factor=1", "--no-first-run", f"--user-data-dir={profile}", *args,
