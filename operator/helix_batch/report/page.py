@@ -48,6 +48,11 @@ def percent(value: Any) -> str:
     return "n/a" if value is None else f"{float(value):.1%}"
 
 
+def series(name: str, values: Sequence[Any], show: Callable[[Any], str] = integer) -> Series:
+    """A bar series whose texts are its values as ``show`` writes them."""
+    return Series(name, values, [show(v) for v in values])
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[int]) -> str:
     """A table of already formatted cells; columns in ``numeric`` are right-aligned."""
 
@@ -91,24 +96,13 @@ def provider_performance(tables: dict[str, pa.Table]) -> list[str]:
     found = [(m.group(1), c) for c in data.column_names if (m := PERCENTILE.match(c))]
     columns = sorted(found, key=lambda item: float(item[0].replace("_", ".")))
     names = ["p" + p.replace("_", ".") for p, _ in columns]
-    latency = [
-        Series(
-            "mean",
-            [r["avg_response_time_ms"] for r in rows],
-            [decimal(r["avg_response_time_ms"], 0) for r in rows],
-        )
-    ]
+    latency = [series("mean", [r["avg_response_time_ms"] for r in rows], lambda v: decimal(v, 0))]
     latency += [
-        Series(name, [r[c] for r in rows], [integer(r[c]) for r in rows])
-        for name, (_, c) in zip(names, columns, strict=True)
+        series(name, [r[c] for r in rows]) for name, (_, c) in zip(names, columns, strict=True)
     ]
     ranked = sorted(range(len(rows)), key=lambda i: (-(rows[i]["win_rate"] or 0), labels[i]))
     win_labels = [labels[i] for i in ranked]
-    win = Series(
-        "win rate",
-        [rows[i]["win_rate"] for i in ranked],
-        [percent(rows[i]["win_rate"]) for i in ranked],
-    )
+    win = series("win rate", [rows[i]["win_rate"] for i in ranked], percent)
     headers = [
         "provider",
         "model",
@@ -175,13 +169,11 @@ def entity_extraction(tables: dict[str, pa.Table]) -> list[str]:
         ],
     )
     labels = [str(r["name"]) for r in rows]
-    mentions = Series(
-        "mentions", [r["mention_count"] for r in rows], [integer(r["mention_count"]) for r in rows]
-    )
+    mentions = series("mentions", [r["mention_count"] for r in rows])
     counts = pc.value_counts(data["entity_type"]).to_pylist()
     by_type = sorted(((c["values"], c["counts"]) for c in counts), key=lambda t: (-t[1], str(t[0])))
     types = [str(t) for t, _ in by_type]
-    per_type = Series("entities", [n for _, n in by_type], [integer(n) for _, n in by_type])
+    per_type = series("entities", [n for _, n in by_type])
     cells = [
         [
             r["name"],
@@ -231,11 +223,7 @@ def relationship_mining(tables: dict[str, pa.Table]) -> list[str]:
         ],
     )
     labels = [f"{r['entity_a_name']} — {r['entity_b_name']}" for r in rows]
-    counts = Series(
-        "co-occurrences",
-        [r["cooccurrence_count"] for r in rows],
-        [integer(r["cooccurrence_count"]) for r in rows],
-    )
+    counts = series("co-occurrences", [r["cooccurrence_count"] for r in rows])
     cells = [
         [
             r["entity_a_name"],
@@ -267,9 +255,7 @@ def topic_modeling(tables: dict[str, pa.Table]) -> list[str]:
         return [section("topics", "Topics", empty("No topic: the vocabulary was empty."))]
     figures = []
     for row in top_rows(topics, [("topic", "ascending")], topics.num_rows):
-        weights = Series(
-            "weight", row["term_weights"], [decimal(w, 4) for w in row["term_weights"]]
-        )
+        weights = series("weight", row["term_weights"], lambda w: decimal(w, 4))
         title = f"Topic {row['topic']}"
         chart = bars(title, row["terms"], [weights], width=440, label_width=130)
         figures.append(figure(f"topic-{row['topic']}", chart, title))
@@ -358,13 +344,9 @@ def debate_analysis(tables: dict[str, pa.Table]) -> list[str]:
             ],
         )
         labels = [f"{r['winner_provider']} / {r['winner_model']}" for r in rows]
-        series = [
-            Series("wins", [r["wins"] for r in rows], [integer(r["wins"]) for r in rows]),
-            Series(
-                "consensus wins",
-                [r["consensus_wins"] for r in rows],
-                [integer(r["consensus_wins"]) for r in rows],
-            ),
+        wins = [
+            series("wins", [r["wins"] for r in rows]),
+            series("consensus wins", [r["consensus_wins"] for r in rows]),
         ]
         cells = [
             [
@@ -382,7 +364,7 @@ def debate_analysis(tables: dict[str, pa.Table]) -> list[str]:
                 "Winners",
                 figure(
                     "winners-chart",
-                    bars("Wins", labels, series),
+                    bars("Wins", labels, wins),
                     "Debates won, and of those the ones that reached consensus.",
                 ),
                 table(["provider", "model", "wins", "consensus wins", "share"], cells, {2, 3, 4}),
