@@ -108,7 +108,10 @@ def test_old_job_outputs_are_removed_whole(storage: Storage) -> None:
 
 @pytest.mark.parametrize("step", RETAIN_STEPS)
 def test_a_crash_at_any_step_is_finished_by_the_next_run(storage: Storage, step: str) -> None:
-    by_age = _fill(storage, [5, 40, 41], per_day=12)
+    # More expired days than partitions removed at once: a crash leaves some for the re-run.
+    by_age = _fill(
+        storage, [5, 40, 41, *range(42, 42 + 2 * retention.PARTITIONS_AT_ONCE)], per_day=12
+    )
     compact_day(storage, CONV, _day(40))
 
     def stop(reached: str) -> None:
@@ -149,6 +152,32 @@ def test_a_crash_at_any_step_is_finished_by_the_next_run(storage: Storage, step:
     }
     audits = [json.loads(storage.get(k)) for k in keys(storage, "_audit/")]
     assert {a["status"] for a in audits} >= {"completed"}
+
+
+def test_partitions_are_removed_at_once_each_in_its_own_order(storage: Storage) -> None:
+    """Two partitions must be inside their removal together (each waits at its manifest step
+    for the other); one after the other, the barrier times out. Each keeps its own order."""
+    by_age = _fill(storage, [5, 40, 41], per_day=4)
+    for age in (40, 41):
+        compact_day(storage, CONV, _day(age))
+    together = threading.Barrier(2, timeout=20)
+    order: dict[str, list[str]] = {}
+    lock = threading.Lock()
+
+    def step(reached: str) -> None:
+        with lock:
+            order.setdefault(threading.current_thread().name, []).append(reached)
+        if reached == "retain:manifest-deleted":
+            together.wait()
+
+    retain(storage, RetentionRules({"conversations": 30}, floor_days=7), steps=Steps(step))
+    removing = [steps for steps in order.values() if "retain:manifest-deleted" in steps]
+    assert len(removing) == 2
+    for steps in removing:
+        assert steps.index("retain:replaced-deleted") < steps.index("retain:manifest-deleted")
+    assert keys(storage, "conversations/") == {
+        f"{day_prefix(CONV, _day(5))}conversation_{i}.json" for i in by_age[5]
+    }
 
 
 ages = st.lists(st.integers(min_value=0, max_value=120), min_size=1, max_size=12, unique=True)

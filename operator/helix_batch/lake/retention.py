@@ -7,8 +7,10 @@ are ever deleted; anything else in the dataset folder is left alone.
 
 Order inside a partition keeps readers consistent while it disappears: first raw originals the
 manifest marks as replaced (readers ignore them), then the manifest (readers switch to the
-remaining raw files), then everything else in batches. Killed at any point, a re-run removes
-the rest. The audit record (see ``audit``) lists every key before any is deleted.
+remaining raw files), then everything else in batches. Partitions are listed and removed
+``PARTITIONS_AT_ONCE`` at a time (each keeps its own order), sharing the storage's concurrency,
+so their round trips overlap. Killed at any point, a re-run removes the rest. The audit record
+(see ``audit``) lists every key before any is deleted.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from helix_batch.lake.audit import audit_key, write_audit
 from helix_batch.lake.compaction import new_run_id, utc_today
+from helix_batch.lake.concurrency import bounded_map
 from helix_batch.lake.errors import InvalidKey, NotFound, PolicyError
 from helix_batch.lake.faults import Steps
 from helix_batch.lake.keys import under
@@ -32,6 +35,7 @@ from helix_jobs.records import Dataset
 
 HARD_FLOOR_DAYS = 1  # no setting can delete today's or yesterday's partitions
 DEFAULT_FLOOR_DAYS = 30
+PARTITIONS_AT_ONCE = 4
 
 
 @dataclass(frozen=True)
@@ -130,12 +134,14 @@ def retain(
         for name, limit in rules.max_age_days.items()
     }
     report = RetentionReport(new_run_id(), today.isoformat(), dry_run, cutoffs)
-    for name, limit in rules.max_age_days.items():
-        dataset = records.DATASETS[name]
-        last = today - timedelta(days=limit + 1)
-        for day in list_days(storage, dataset, end=last):
-            if expired(day, today, limit):
-                report.removals.append(_plan_partition(storage, dataset, day))
+    at_once = min(PARTITIONS_AT_ONCE, storage.concurrency)
+    doomed = [
+        (records.DATASETS[name], day)
+        for name, limit in rules.max_age_days.items()
+        for day in list_days(storage, records.DATASETS[name], end=today - timedelta(days=limit + 1))
+        if expired(day, today, limit)
+    ]
+    report.removals.extend(bounded_map(lambda d: _plan_partition(storage, *d), doomed, at_once))
     if rules.analytics_max_age_days is not None:
         report.removals.extend(_plan_outputs(storage, now, rules.analytics_max_age_days))
     if dry_run or not report.removals:
@@ -146,8 +152,13 @@ def retain(
         storage, key, {"kind": "retention", "status": "started", **_audit_body(report, rules)}
     )
     steps.reached("retain:audit-started")
-    for removal in report.removals:
-        _remove(storage, removal, batch, steps)
+    workers = max(1, storage.concurrency // at_once)
+
+    def remove(removal: Removal) -> Removal:
+        _remove(storage, removal, batch, steps, workers)
+        return removal
+
+    for removal in bounded_map(remove, report.removals, at_once):
         if on_removed:
             on_removed(removal)
     write_audit(
@@ -208,7 +219,7 @@ def _plan_outputs(storage: Storage, now: datetime, max_age_days: int) -> list[Re
     return removals
 
 
-def _remove(storage: Storage, removal: Removal, batch: int, steps: Steps) -> None:
+def _remove(storage: Storage, removal: Removal, batch: int, steps: Steps, workers: int) -> None:
     remaining = list(removal.keys)
     if removal.day is not None:
         dataset = records.DATASETS[removal.what]
@@ -219,12 +230,15 @@ def _remove(storage: Storage, removal: Removal, batch: int, steps: Steps) -> Non
             with contextlib.suppress(NotFound):  # a run killed after deleting it
                 names = layout.Manifest.from_json(storage.get(manifest)).replaced
                 replaced = [k for k in remaining if k.rpartition("/")[2] in names]
-        storage.delete_many(replaced, batch=batch)
+        storage.delete_many(replaced, batch=batch, workers=workers)
         steps.reached("retain:replaced-deleted")
         storage.delete(manifest)
         steps.reached("retain:manifest-deleted")
         gone = {*replaced, manifest}
         remaining = [k for k in remaining if k not in gone]
     storage.delete_many(
-        remaining, batch=batch, on_batch=lambda _: steps.reached("retain:batch-deleted")
+        remaining,
+        batch=batch,
+        on_batch=lambda _: steps.reached("retain:batch-deleted"),
+        workers=workers,
     )

@@ -75,8 +75,10 @@ class Storage(abc.ABC):
         keys: Iterable[str],
         batch: int = DELETE_BATCH,
         on_batch: Callable[[Sequence[str]], None] | None = None,
+        workers: int | None = None,
     ) -> int:
-        """Delete keys in batches, ``concurrency`` batches at a time; returns the key count.
+        """Delete keys in batches, ``workers`` (default ``concurrency``) batches at a time;
+        returns the key count.
 
         ``on_batch`` is called after each batch is gone (an exception there stops the rest).
         """
@@ -89,7 +91,7 @@ class Storage(abc.ABC):
             if on_batch is not None:
                 on_batch(chunk)
 
-        run_all(one, batches, self.concurrency)
+        run_all(one, batches, workers or self.concurrency)
         return sum(len(b) for b in batches)
 
     def atomic_create(self) -> bool:
