@@ -1,7 +1,7 @@
 """The lake at real latency: SeaweedFS behind toxiproxy, side by side in one run.
 
     .venv/bin/python bench/bench_lake_latency.py [--rtt-ms 0 5 20] [--records 1000]
-        [--delete-keys 3000] [--repeat 3] [--json]
+        [--delete-keys 3000] [--repeat 3] [--variants NAME...] [--json]
 
 The kernel here has no netem qdisc, so the latency is toxiproxy's (v2.5.0, built from its Go
 module by bench/build_toxiproxy.sh): one TCP proxy per round trip in front of SeaweedFS's S3
@@ -14,7 +14,8 @@ At each round trip, in the same round, with the lake's own knobs (``concurrency`
 1. archive: ``DataLake.archive_many`` with 32 in flight vs one record at a time, and both
    again with botocore's ``Expect: 100-continue`` on every PUT (the lake before 363a757);
 2. retention: ``retain`` deleting expired partitions in DeleteObjects batches of 1000 (32 in
-   flight) vs one key per request, one at a time (the keys are written direct, not timed).
+   flight, 4 partitions at a time) vs one key per request, one at a time (the keys are written
+   direct, not timed), and batched with one partition at a time (the lake before c143f04).
 
 Prints medians of --repeat rounds and the ratios, and where the time goes: each variant's S3
 requests (counted on the client, by operation) and the CPU seconds the client, SeaweedFS and
@@ -43,10 +44,12 @@ from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_lake import conversations
+from helix_batch.lake import retention as lake_retention
 from helix_batch.lake.client import DataLake
 from helix_batch.lake.compaction import utc_today
 from helix_batch.lake.paths import day_prefix
@@ -226,7 +229,13 @@ def archive(
 
 
 def retention(
-    server: S3Server, endpoint: str, bucket: str, count: int, conc: int, batch: int
+    server: S3Server,
+    endpoint: str,
+    bucket: str,
+    count: int,
+    conc: int,
+    batch: int,
+    partitions: int = lake_retention.PARTITIONS_AT_ONCE,
 ) -> Result:
     prefix = new_prefix()
     seeder, _ = counted_storage(server, server.endpoint, bucket, prefix, CONCURRENCY)
@@ -238,7 +247,8 @@ def retention(
     )
     storage, sent = counted_storage(server, endpoint, bucket, prefix, conc)
     rules = RetentionRules({"conversations": 30}, floor_days=7)
-    seconds, cpu = measured(lambda: retain(storage, rules, batch=batch))
+    with mock.patch.object(lake_retention, "PARTITIONS_AT_ONCE", partitions):
+        seconds, cpu = measured(lambda: retain(storage, rules, batch=batch))
     sent = Counter(sent)
     assert not list(seeder.list("conversations/")), "retention left keys behind"
     storage.close()
@@ -259,6 +269,33 @@ VARIANTS: dict[str, Callable[[S3Server, str, str, Any], Result]] = {
     "archive_sequential_100c": lambda s, e, b, a: archive(s, e, b, a.docs, 1, True),
     "retention_batched": lambda s, e, b, a: retention(s, e, b, a.delete_keys, CONCURRENCY, 1000),
     "retention_one_key": lambda s, e, b, a: retention(s, e, b, a.delete_keys, 1, 1),
+    "retention_batched_serial": lambda s, e, b, a: retention(
+        s, e, b, a.delete_keys, CONCURRENCY, 1000, partitions=1
+    ),
+}
+
+
+RATIOS = {  # ratio: the lake's way, the baseline, the table's heading
+    "archive": (
+        "archive_concurrent",
+        "archive_sequential",
+        "archive rec/s: 32 in flight / one at a time = ratio",
+    ),
+    "archive_100c": (
+        "archive_concurrent_100c",
+        "archive_sequential_100c",
+        "the same with 100-continue",
+    ),
+    "retention": (
+        "retention_batched",
+        "retention_one_key",
+        "retention keys/s: batched / one key per request = ratio",
+    ),
+    "retention_serial": (
+        "retention_batched_serial",
+        "retention_one_key",
+        "the same, one partition at a time",
+    ),
 }
 
 
@@ -267,8 +304,8 @@ def rounds(
 ) -> Iterator[tuple[int, str, Result]]:
     for round_no in range(args.repeat):
         for rtt, endpoint in endpoints.items():
-            for name, run in VARIANTS.items():
-                result = run(server, endpoint, bucket, args)
+            for name in args.variants:
+                result = VARIANTS[name](server, endpoint, bucket, args)
                 print(
                     f"round {round_no + 1} rtt {rtt:2d} ms {name:20s} {result.seconds:7.2f} s "
                     f"{result.rate:8.0f}/s {sum(result.requests.values()):6d} requests",
@@ -284,6 +321,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1000)
     parser.add_argument("--delete-keys", type=int, default=3000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
@@ -331,11 +369,9 @@ def report(
                 "requests": dict(runs[0].requests),
                 "cpu": {k: statistics.median(r.cpu[k] for r in runs) for k in runs[0].cpu},
             }
-        row["archive_ratio"] = row["archive_concurrent"]["rate"] / row["archive_sequential"]["rate"]
-        row["archive_100c_ratio"] = (
-            row["archive_concurrent_100c"]["rate"] / row["archive_sequential_100c"]["rate"]
-        )
-        row["retention_ratio"] = row["retention_batched"]["rate"] / row["retention_one_key"]["rate"]
+        for ratio, (fast, slow, _) in RATIOS.items():
+            if fast in row and slow in row:
+                row[f"{ratio}_ratio"] = row[fast]["rate"] / row[slow]["rate"]
         table[rtt] = row
     if args.json:
         print(json.dumps({"records": args.records, "delete_keys": args.delete_keys,
@@ -349,24 +385,19 @@ def report(
         f"small GET direct {direct:.2f} ms, through the proxy with no latency toxic "
         f"{probes[-1]:.2f} ms"
     )
-    print(
-        "rtt  | small GET (added) | archive rec/s: 32 in flight / one at a time = ratio "
-        "| the same with 100-continue | retention keys/s: batched / one key per request = ratio"
-    )
+    ran = [(ratio, *names) for ratio, names in RATIOS.items() if {*names[:2]} <= {*args.variants}]
+    print("rtt  | small GET (added) | " + " | ".join(head for *_, head in ran))
     for rtt, row in table.items():
-        print(
-            f"{rtt:2d} ms | {row['probe_ms']:5.2f} ms ({row['added_rtt_ms']:+5.2f}) | "
-            f"{row['archive_concurrent']['rate']:6.0f} / {row['archive_sequential']['rate']:5.0f}"
-            f" = {row['archive_ratio']:5.1f}x | "
-            f"{row['archive_concurrent_100c']['rate']:6.0f} / "
-            f"{row['archive_sequential_100c']['rate']:5.0f} = {row['archive_100c_ratio']:5.1f}x | "
-            f"{row['retention_batched']['rate']:7.0f} / {row['retention_one_key']['rate']:5.0f}"
-            f" = {row['retention_ratio']:5.1f}x"
-        )
+        cells = [
+            f"{row[fast]['rate']:6.0f} / {row[slow]['rate']:5.0f} = {row[f'{ratio}_ratio']:5.1f}x"
+            for ratio, fast, slow, _ in ran
+        ]
+        probe = f"{row['probe_ms']:5.2f} ms ({row['added_rtt_ms']:+5.2f})"
+        print(f"{rtt:2d} ms | {probe} | " + " | ".join(cells))
     print("where the time goes: wall s; CPU s of the client, SeaweedFS, toxiproxy (medians);")
     print("S3 requests (first round)")
     for rtt, row in table.items():
-        for name in VARIANTS:
+        for name in args.variants:
             requests, cpu = row[name]["requests"], row[name]["cpu"]
             detail = ", ".join(f"{op} {n}" for op, n in sorted(requests.items()))
             print(
