@@ -6,7 +6,8 @@ Seeds <workdir>/lake-<size> once with `helix_batch.lake.seeding.seed(..., compac
 (30 days of January 2026, ~1 debate per 10 conversations, 0.2% malformed records left raw, as
 before maintenance quarantines them) and reuses it on later runs. `--days N` reads only the first
 N days. Prints one JSON line per measurement (wall and the driver JVM's CPU seconds, which a
-busy machine disturbs less than wall time) and a table of medians.
+busy machine disturbs less than wall time) and a table of medians, against the seed document's
+published cluster figures where a size matches the scale they were given for.
 
 `--against REV` also runs the jobs as of git revision REV in the same JVM, taking turns with this
 checkout's (REV's package is imported under its own name), so both meet the same JIT and the
@@ -36,6 +37,16 @@ from helix_jobs.session import build_session
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = date(2026, 1, 1), date(2026, 1, 30)
+# The seed document's published cluster figures (seconds), at the scale each was given for:
+# 10K debates and 5K debates are the lakes of 100K and 50K conversations (one debate per ten).
+SEED_SECONDS = {
+    ("entity_extraction", 100_000): 120,
+    ("entity_extraction", 1_000_000): 600,
+    ("relationship_mining", 1_000_000): 300,
+    ("topic_modeling", 1_000_000): 900,
+    ("provider_performance", 100_000): 60,
+    ("debate_analysis", 50_000): 120,
+}
 JOBS = (
     ("entity_extraction", ()),
     ("relationship_mining", ()),
@@ -159,9 +170,14 @@ def main_(argv: list[str] | None = None) -> int:
                     table.append((size, job_type, side, wall, cpu, rows[side]))
     finally:
         spark.stop()
-    print(f"\n{'conversations':>13}  {'job':<22}{'side':<10}{'wall s':>8}{'cpu s':>8}{'rows':>10}")
+    print(
+        f"\n{'conversations':>13}  {'job':<22}{'side':<10}{'wall s':>8}{'cpu s':>8}{'rows':>10}"
+        f"{'seed s':>8}{'faster':>8}"
+    )
     for size, job_type, side, wall, cpu, count in table:
-        print(f"{size:>13}  {job_type:<22}{side:<10}{wall:>8.1f}{cpu:>8.1f}{count:>10}")
+        seed_s = SEED_SECONDS.get((job_type, size))
+        against = f"{seed_s:>8}{seed_s / wall:>7.1f}x" if seed_s else ""
+        print(f"{size:>13}  {job_type:<22}{side:<10}{wall:>8.1f}{cpu:>8.1f}{count:>10}{against}")
     return 0
 
 
