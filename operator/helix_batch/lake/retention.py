@@ -134,7 +134,7 @@ def retain(
         for name, limit in rules.max_age_days.items()
     }
     report = RetentionReport(new_run_id(), today.isoformat(), dry_run, cutoffs)
-    at_once = min(PARTITIONS_AT_ONCE, storage.concurrency)
+    at_once = max(1, min(PARTITIONS_AT_ONCE, storage.concurrency))
     doomed = [
         (records.DATASETS[name], day)
         for name, limit in rules.max_age_days.items()
