@@ -20,7 +20,6 @@ import argparse
 import importlib
 import io
 import json
-import os
 import re
 import statistics
 import subprocess
@@ -31,6 +30,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.cpu import cpu_seconds
 from helix_batch.lake.seeding import seed
 from helix_jobs import main
 from helix_jobs.session import build_session
@@ -72,9 +74,7 @@ def ensure_lake(workdir: Path, size: int) -> Path:
 
 
 def jvm_cpu_seconds(spark: Any) -> float:
-    pid = spark._jvm.java.lang.ProcessHandle.current().pid()
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return cpu_seconds(spark._jvm.java.lang.ProcessHandle.current().pid())
 
 
 def jobs_at(rev: str, workdir: Path) -> Any:
@@ -175,7 +175,8 @@ def main_(argv: list[str] | None = None) -> int:
         f"{'seed s':>8}{'faster':>8}"
     )
     for size, job_type, side, wall, cpu, count in table:
-        seed_s = SEED_SECONDS.get((job_type, size))
+        whole = end == END  # the seed's figures are for the whole lake
+        seed_s = SEED_SECONDS.get((job_type, size)) if whole else None
         against = f"{seed_s:>8}{seed_s / wall:>7.1f}x" if seed_s else ""
         print(f"{size:>13}  {job_type:<22}{side:<10}{wall:>8.1f}{cpu:>8.1f}{count:>10}{against}")
     return 0

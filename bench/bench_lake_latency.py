@@ -49,6 +49,7 @@ from unittest import mock
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_lake import conversations
+from bench.cpu import cpu_seconds
 from helix_batch.lake import retention as lake_retention
 from helix_batch.lake.client import DataLake
 from helix_batch.lake.compaction import utc_today
@@ -161,12 +162,6 @@ def timed(fn: Callable[[], Any]) -> float:
 
 
 OTHER_PROCESSES: dict[str, int] = {}  # name -> pid, whose CPU time is measured with ours
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measured(fn: Callable[[], Any]) -> tuple[float, dict[str, float]]:
