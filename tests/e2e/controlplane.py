@@ -379,7 +379,10 @@ class ControlPlane(KubeCluster):
         """The audit records of one user's requests so far."""
         if not self.audit_log.exists():
             return []
-        events = (json.loads(line) for line in self.audit_log.read_text().splitlines() if line)
+        data = self.audit_log.read_bytes()
+        # The API server may be writing the last record as we read: only whole lines count.
+        whole = data[: data.rfind(b"\n") + 1].decode()
+        events = (json.loads(line) for line in whole.splitlines() if line)
         return [e for e in events if e.get("user", {}).get("username") == username]
 
     @staticmethod
