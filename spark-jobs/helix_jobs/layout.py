@@ -152,7 +152,7 @@ class Manifest:
         return json.dumps(body, separators=(",", ":")).encode()
 
     @classmethod
-    def from_json(cls, data: bytes) -> Manifest:
+    def from_json(cls, data: str | bytes) -> Manifest:
         body = json.loads(data)
         if body.get("version") != MANIFEST_VERSION:
             raise ValueError(f"unsupported manifest version {body.get('version')!r}")

@@ -90,7 +90,7 @@ def publish(fs: FileSystem, staging: Staging) -> None:
 
 def _previous_result(fs: FileSystem, output: str) -> tuple[str, str] | None:
     try:
-        result = json.loads(fs.read_bytes(f"{output.rstrip('/')}/{RESULT_FILE}"))
+        result = json.loads(fs.read_text(f"{output.rstrip('/')}/{RESULT_FILE}"))
         return str(result["jobType"]), uris.normalize(str(result["outputUri"]))
     except (ValueError, KeyError, TypeError):
         return None
