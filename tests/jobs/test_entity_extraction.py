@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,12 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from helix_jobs import records
+from helix_jobs.entity_extraction import entity_conversations, mentions
 from helix_jobs.output import RESULT_FILE
+from helix_jobs.reader import read_dataset
 from tests.jobs import expected
-from tests.jobs.lake import COMPACTED_DAY, Lake, run_job
+from tests.jobs.lake import COMPACTED_DAY, END, START, Lake, run_job
 
 SEED_SCHEMA = [
     ("entity_id", StringType()),
@@ -109,3 +113,23 @@ def test_an_empty_range_allowed_empty_succeeds_with_empty_output(
     assert result["processedRows"] == result["outputRows"] == result["corruptRecords"] == 0
     frame = spark.read.parquet(tmp_path.as_uri())
     assert frame.count() == 0 and set(frame.columns) == {name for name, _ in SEED_SCHEMA}
+
+
+def test_mentions_read_only_the_messages_times(spark: SparkSession, lake: Lake) -> None:
+    """The latest mention needs each message's created_at and nothing else of the messages;
+    read whole (their content too) they would cost more than the rest of the job. As the jobs
+    take mentions: filtered (entity_extraction), or one per entity and conversation."""
+    data = read_dataset(spark, lake.uri("conversations"), records.CONVERSATIONS, START, END)
+    spark.conf.set("spark.sql.maxMetadataStringLength", "100000")  # whole schemas in the plan
+    try:
+        for frame in (
+            mentions(data.records).where(F.col("confidence") >= 0.5),
+            entity_conversations(data.records),
+        ):
+            plan = frame._jdf.queryExecution().executedPlan().toString()
+            read = [s for s in re.findall(r"ReadSchema: (\S+)", plan) if "messages" in s]
+            assert read, plan
+            for schema in read:
+                assert "messages:array<struct<created_at:timestamp>>" in schema, schema
+    finally:
+        spark.conf.unset("spark.sql.maxMetadataStringLength")
