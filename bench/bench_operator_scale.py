@@ -2,7 +2,7 @@
 propagation latency, memory and idle CPU.
 
     .venv/bin/python -m bench.bench_operator_scale [--jobs 1000] [--paced 500] [--rate 25]
-                                                   [--present 10000] [--bursts-only]
+                                                   [--present 10000] [--bursts-only] [--profile DIR]
 
 1. ``--jobs`` HelixBatchJobs are created at once (64 concurrent requests); measured: time until
    every one of their SparkApplications exists.
@@ -23,6 +23,8 @@ propagation latency, memory and idle CPU.
 Steps 2 and 3 also report when the phase label followed the status; steps 2, 3 and 5 the CPU
 the operator (or the minimal one) spent on the transitions. ``--bursts-only`` runs
 steps 1, 2 and 5 (and the memory at ``--jobs``): two minutes, for comparing changes run by run.
+``--profile DIR`` samples the operator (and the minimal one) with py-spy during each transition
+step, as collapsed stacks with sample counts in DIR/<step>.txt (``pip install py-spy`` first).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -103,8 +106,15 @@ async def paced(coros: list[Any], rate: float) -> None:
 
 
 class Bench:
-    def __init__(self, api_client: client.ApiClient, busy: list[int], ns: str = NS) -> None:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        busy: list[int],
+        ns: str = NS,
+        profile: Path | None = None,
+    ) -> None:
         self.busy = busy  # the operator measured (first), the other processes of the machine
+        self.profile = profile  # a folder for py-spy's samples of each transition's work
         self.ns = ns
         self.jobs = ("batch.helixagent.io", "v1alpha1", ns, "helixbatchjobs")
         self.custom = client.CustomObjectsApi(api_client)
@@ -216,9 +226,14 @@ class Bench:
         follower = asyncio.create_task(self.seen(await self.version(), {name(i) for i in ids}, states))  # fmt: skip
         writes = [write(i) for i in ids]
         cpu_before = cpu_seconds(self.busy[0])
+        kind = f"{'floor-' if floor else ''}{phase.lower()}-{'burst' if rate is None else 'paced'}"
+        spy = self.spy(kind)
         await (bounded(writes) if rate is None else paced(writes, rate))
         seen = await asyncio.wait_for(follower, timeout=900)
         await quiet(self.busy[0])
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its samples as it stops
+            spy.wait()
         # All the operator did for these transitions (labels and Events too), to within an idle window.
         result = {"operator_cpu_s": round(cpu_seconds(self.busy[0]) - cpu_before, 1)}
         progress(
@@ -232,6 +247,16 @@ class Bench:
             prefix = "" if what == "status" else "label_"
             result |= {f"{prefix}p50_s": round(p50, 3), f"{prefix}p99_s": round(p99, 3)}
         return result
+
+    def spy(self, kind: str) -> subprocess.Popen[bytes] | None:
+        """py-spy (``pip install py-spy``) sampling the measured operator, collapsed stacks
+        with their sample counts, into <profile>/<kind>.txt."""
+        if self.profile is None:
+            return None
+        self.profile.mkdir(parents=True, exist_ok=True)
+        argv = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw",
+                "--rate", "200", "--pid", str(self.busy[0]), "--output", str(self.profile / f"{kind}.txt")]  # fmt: skip
+        return subprocess.Popen(argv, stdout=subprocess.DEVNULL)
 
 
 async def quiet(*pids: int, below: float = 0.1, window: float = 5.0) -> None:
@@ -252,11 +277,12 @@ async def scenario(
     rate: float,
     present: int,
     bursts_only: bool = False,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     await config.load_kube_config(str(cp.kubeconfig))
     result: dict[str, Any] = {}
     async with client.ApiClient() as api_client:
-        bench = Bench(api_client, [op.process.pid, *cp.pids])
+        bench = Bench(api_client, [op.process.pid, *cp.pids], NS, profile)
         await bench.ready()
         burst = range(jobs)
         started = time.perf_counter()
@@ -277,7 +303,7 @@ async def scenario(
         if not bursts_only:
             result |= await later_steps(op, bench, jobs, paced_jobs, rate, present)
 
-        floor = Bench(api_client, [minimal_pid, *bench.busy], FLOOR_NS)
+        floor = Bench(api_client, [minimal_pid, *bench.busy], FLOOR_NS, profile)
         await floor.submit(burst)
         await floor.drivers(burst, None)
         result["running_burst_floor"] = await floor.propagate(burst, "Running", RUNNING, None, True)
@@ -323,6 +349,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=25.0)
     parser.add_argument("--present", type=int, default=10000)
     parser.add_argument("--bursts-only", action="store_true")
+    parser.add_argument("--profile", type=Path, help="a folder for py-spy samples of each step")
     args = parser.parse_args()
     with ControlPlane() as cp:
         cp.kubectl_ok("apply", "-f", str(JOB_CRD))
@@ -346,7 +373,7 @@ def main() -> None:
         try:
             time.sleep(3)
             result = asyncio.run(scenario(cp, op, minimal.pid, args.jobs, args.paced, args.rate,
-                                          args.present, args.bursts_only))  # fmt: skip
+                                          args.present, args.bursts_only, args.profile))  # fmt: skip
         except BaseException:
             print(op.log()[-4000:])
             raise
