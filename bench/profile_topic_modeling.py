@@ -15,31 +15,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from datetime import date
+from functools import partial
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pyspark.ml.clustering import LDA
 from pyspark.ml.feature import CountVectorizer, RegexTokenizer, StopWordsRemover
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from bench.cpu import cpu_seconds
 from helix_jobs import records
 from helix_jobs import topic_modeling as tm
 from helix_jobs.reader import read_dataset
 from helix_jobs.session import build_session
-
-
-def jvm_cpu(pid: int) -> Callable[[], float]:
-    ticks = os.sysconf("SC_CLK_TCK")
-
-    def seconds() -> float:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-
-    return seconds
 
 
 def noop(frame: DataFrame) -> None:
@@ -59,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     spark.sparkContext.setLogLevel("ERROR")
     jvm = spark._jvm
     assert jvm is not None
-    cpu = jvm_cpu(int(jvm.java.lang.ProcessHandle.current().pid()))
+    cpu = partial(cpu_seconds, int(jvm.java.lang.ProcessHandle.current().pid()))
     defaults = {name: param.default for name, param in tm.JOB.params.items()}
 
     def stage(name: str, action: Callable[[], Any]) -> Any:
